@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * meshwarp kernel/user ABI: every map key and value shared by the BPF programs
+ * and the user side. This header is the only thing the two sides share.
+ *
+ * Rules (docs/abi.md explains each map): fixed-width types, explicit byte order,
+ * explicit padding, no bool and no enum inside structs, sizes asserted below.
+ * Any layout change bumps MW_ABI_VERSION and the _vN suffix of the map names.
+ */
+#ifndef MESHWARP_ABI_H
+#define MESHWARP_ABI_H
+
+#include <linux/types.h>
+
+#define MW_ABI_VERSION	1
+#define MW_META_MAGIC	0x4d575250u	/* "MWRP" */
+
+/* Addresses are always 16 bytes: IPv4 is stored v4-mapped (::ffff:a.b.c.d), so one
+ * key layout serves v4, v6 and v4-mapped sockets and both ends of a hop agree. */
+#define MW_ADDR_LEN	16
+
+/* Prefix bits that precede the address in an LPM key (gen + netns). */
+#define MW_LPM_HDR_BITS	96
+#define MW_V4_MAPPED_BITS 96
+
+/* Decision reasons, per direction; counters are indexed by these. */
+#define MW_R_REDIRECT	0	/* sent to the sidecar */
+#define MW_R_LOCAL	1	/* destination is a local address of the namespace */
+#define MW_R_UID	2	/* caller's UID is the ignored UID */
+#define MW_R_GID	3	/* caller's GID is the ignored GID */
+#define MW_R_PORT	4	/* destination port is ignored */
+#define MW_R_ADDR	5	/* destination address or CIDR is ignored */
+#define MW_R_NO_V6	6	/* IPv6 destination, IPv6 interception off */
+#define MW_R_DISABLED	7	/* workload enrolled but disabled */
+#define MW_R_RULE	8	/* a route-table rule decided (action in the rule) */
+#define MW_R_MAX	16
+
+#define MW_DIR_EGRESS	0
+#define MW_DIR_INGRESS	1
+#define MW_DIR_MAX	2
+
+/* Rule actions (route table values). */
+#define MW_ACT_REDIRECT	0	/* to the sidecar's port */
+#define MW_ACT_BYPASS	1	/* leave the connection alone */
+#define MW_ACT_REJECT	2	/* fail connect() with errno (reserved for routing tables) */
+
+/* Workload flags. */
+#define MW_WL_F_ENABLED		(1u << 0)
+#define MW_WL_F_IPV6		(1u << 1)	/* intercept IPv6 destinations */
+#define MW_WL_F_HAS_UID		(1u << 2)
+#define MW_WL_F_HAS_GID		(1u << 3)
+
+/* Global statistics (per-CPU array mw_stats_v1, indexed by these). */
+#define MW_S_ORIGDST_HIT	0	/* SO_ORIGINAL_DST answered from our map */
+#define MW_S_ORIGDST_MISS	1	/* asked on a socket we did not redirect */
+#define MW_S_ORIGDST_CT		2	/* conntrack had answered already: left alone */
+#define MW_S_ORIG_UPDATE_ERR	3	/* mw_orig_v1 full: sidecar cannot learn the destination */
+#define MW_S_SK_STORAGE_ERR	4	/* no socket storage at connect: connection not redirected */
+#define MW_S_MAX		8
+
+/* mw_meta_v1[0]: identifies a pin directory as ours and its ABI. Written once at load. */
+struct mw_meta {
+	__u32 magic;
+	__u32 abi_version;
+	__u64 created_ns;	/* CLOCK_REALTIME of the load, for status */
+	__u32 features;		/* MW_FEAT_* found at load */
+	__u32 pad;
+};
+
+#define MW_FEAT_NETNS_COOKIE_SOCKOPT	(1u << 0)
+
+/* mw_wl_v1: netns cookie -> workload. Written by the user side at enrol; read by connect4/6. */
+struct mw_workload {
+	__u32 gen;		/* generation of the rule tables in force */
+	__u32 flags;		/* MW_WL_F_* */
+	__u32 ignore_uid;
+	__u32 ignore_gid;
+	__be16 egress_port;	/* sidecar's outbound listener */
+	__be16 ingress_port;	/* sidecar's inbound listener (0: none) */
+	__u32 pad;
+};
+
+/* mw_port_v1: (netns, gen, dir, port) -> rule. Exact destination-port rules. */
+struct mw_port_key {
+	__u64 netns;
+	__u32 gen;
+	__be16 port;
+	__u8 dir;		/* MW_DIR_* */
+	__u8 pad;
+};
+
+/* Value of mw_port_v1 and mw_cidr_v1. */
+struct mw_rule {
+	__u8 action;		/* MW_ACT_* */
+	__u8 reason;		/* MW_R_* counted when this rule decides */
+	__be16 port;		/* MW_ACT_REDIRECT: target port, 0 = the workload's */
+	__u32 err;		/* MW_ACT_REJECT: positive errno */
+};
+
+/*
+ * mw_cidr_v1 (LPM trie): (gen, netns, address/prefix) -> rule. Destination CIDR rules.
+ * mw_local_v1 (LPM trie): (0, netns, address/prefix) -> __u32: the namespace's own
+ * addresses. gen precedes netns so that no padding sits inside the compared bytes.
+ * prefixlen = MW_LPM_HDR_BITS + address bits (v4: MW_V4_MAPPED_BITS + mask length).
+ */
+struct mw_lpm_key {
+	__u32 prefixlen;
+	__u32 gen;
+	__u64 netns;
+	__u8 addr[MW_ADDR_LEN];
+};
+
+/* mw_ctr_v1 (per-CPU hash): netns cookie -> decision counters. */
+struct mw_counters {
+	__u64 n[MW_DIR_MAX][MW_R_MAX];
+};
+
+/* Socket storage on a redirected client socket (mw_sko_v1): where it was going. */
+struct mw_sk_orig {
+	__u8 addr[MW_ADDR_LEN];
+	__be16 port;
+	__u16 pad;
+	__u32 flags;
+	__u64 netns;
+};
+
+/*
+ * mw_orig_v1: the client side of a redirected connection, as the client sees it
+ * (client -> sidecar), -> the original destination. Written by sockops when the
+ * redirected connection is established, deleted when it closes; read by the
+ * getsockopt program on the sidecar's accepted socket (the reversed tuple).
+ */
+struct mw_tuple {
+	__u64 netns;
+	__u8 saddr[MW_ADDR_LEN];
+	__u8 daddr[MW_ADDR_LEN];
+	__be16 sport;
+	__be16 dport;
+	__u32 pad;
+};
+
+struct mw_origdst {
+	__u8 addr[MW_ADDR_LEN];
+	__be16 port;
+	__u16 pad;
+	__u32 flags;
+};
+
+#define MW_MAP_WORKLOADS	65536
+#define MW_MAP_PORTS		(1u << 20)
+#define MW_MAP_CIDRS		(1u << 20)
+#define MW_MAP_LOCAL		(1u << 16)
+#define MW_MAP_ORIG		(1u << 18)
+
+#ifndef __bpf__
+_Static_assert(sizeof(struct mw_meta) == 24, "mw_meta");
+_Static_assert(sizeof(struct mw_workload) == 24, "mw_workload");
+_Static_assert(sizeof(struct mw_port_key) == 16, "mw_port_key");
+_Static_assert(sizeof(struct mw_rule) == 8, "mw_rule");
+_Static_assert(sizeof(struct mw_lpm_key) == 32, "mw_lpm_key");
+_Static_assert(__builtin_offsetof(struct mw_lpm_key, netns) == 8, "mw_lpm_key.netns");
+_Static_assert(sizeof(struct mw_counters) == 8 * MW_DIR_MAX * MW_R_MAX, "mw_counters");
+_Static_assert(sizeof(struct mw_sk_orig) == 32, "mw_sk_orig");
+_Static_assert(sizeof(struct mw_tuple) == 48, "mw_tuple");
+_Static_assert(sizeof(struct mw_origdst) == 24, "mw_origdst");
+#endif
+
+#endif /* MESHWARP_ABI_H */

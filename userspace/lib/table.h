@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The per-workload rule table: a workload's configuration compiled into the map
+ * entries of include/meshwarp/abi.h, and applied to a store of maps with a
+ * generation switch, so a connection is always decided by one whole table.
+ * Pure logic: the store is an interface (the agent binds it to BPF maps, the
+ * unit tests to a fake that keeps a shadow copy).
+ */
+#ifndef MW_TABLE_H
+#define MW_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <meshwarp/abi.h>
+#include "config.h"
+
+struct mw_port_entry {
+	struct mw_port_key key;
+	struct mw_rule rule;
+};
+
+struct mw_cidr_entry {
+	struct mw_lpm_key key;
+	struct mw_rule rule;
+};
+
+struct mw_table {
+	struct mw_workload wl;		/* wl.gen is the table's generation */
+	struct mw_port_entry *ports;	/* egress ignored ports, one entry each */
+	size_t n_ports;
+	struct mw_cidr_entry *cidrs;	/* egress ignored addresses, deduplicated */
+	size_t n_cidrs;
+};
+
+/* Compiles cfg for the workload in network namespace `netns` into generation `gen`.
+ * Returns 0 or a negative errno (-ENOMEM). */
+int mw_table_compile(const struct mw_config *cfg, uint64_t netns, uint32_t gen,
+		     struct mw_table *out);
+void mw_table_free(struct mw_table *t);
+
+/* Fills an LPM key: prefixlen = MW_LPM_HDR_BITS + c->prefix. */
+void mw_lpm_key_fill(struct mw_lpm_key *k, uint32_t gen, uint64_t netns, const struct mw_cidr *c);
+
+enum mw_map_id {
+	MW_MAP_WL,	/* mw_wl_v1:    __u64 netns -> struct mw_workload */
+	MW_MAP_PORT,	/* mw_port_v1:  struct mw_port_key -> struct mw_rule */
+	MW_MAP_CIDR,	/* mw_cidr_v1:  struct mw_lpm_key -> struct mw_rule */
+	MW_MAP_LOCAL,	/* mw_local_v1: struct mw_lpm_key (gen 0) -> __u32 */
+	MW_MAP_CTR,	/* mw_ctr_v1:   __u64 netns -> struct mw_counters (per CPU) */
+	MW_MAP_NR,
+};
+
+struct mw_store_ops {
+	/* val NULL on MW_MAP_CTR: create a zeroed entry if absent. */
+	int (*update)(void *ctx, enum mw_map_id map, const void *key, const void *val);
+	/* Per-CPU values come back summed. -ENOENT when absent. */
+	int (*lookup)(void *ctx, enum mw_map_id map, const void *key, void *val);
+	int (*remove)(void *ctx, enum mw_map_id map, const void *key);
+	/* key NULL: first key. -ENOENT after the last. */
+	int (*next_key)(void *ctx, enum mw_map_id map, const void *key, void *next);
+};
+
+struct mw_store {
+	const struct mw_store_ops *ops;
+	void *ctx;
+};
+
+/*
+ * Enrols or re-enrols the workload of `netns`: compiles cfg into the generation
+ * after the one in force, writes its rules, refreshes the namespace's local
+ * addresses (locals, n_locals), makes sure its counters exist, switches the
+ * workload entry to the new generation in one update, then deletes the older
+ * generations' rules. `enabled` sets MW_WL_F_ENABLED. On failure before the
+ * switch, the new generation's entries are removed and what was in force stays.
+ * Returns 0 or a negative errno.
+ */
+int mw_workload_apply(struct mw_store *s, uint64_t netns, const struct mw_config *cfg,
+		      const struct mw_cidr *locals, size_t n_locals, int enabled);
+
+/* Sets or clears MW_WL_F_ENABLED on an enrolled workload (-ENOENT if not enrolled). */
+int mw_workload_set_enabled(struct mw_store *s, uint64_t netns, int enabled);
+
+/* Removes every entry of `netns` from every map. Absent is not an error. */
+int mw_workload_remove(struct mw_store *s, uint64_t netns);
+
+#endif /* MW_TABLE_H */
