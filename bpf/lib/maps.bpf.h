@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Every map of meshwarp, declared once. The per-family objects are linked into
+ * one (bpftool gen object); the definitions are weak so each object may include
+ * this header and the linker keeps a single instance. docs/abi.md has the table.
+ */
+#ifndef MW_MAPS_BPF_H
+#define MW_MAPS_BPF_H
+
+#include "common.bpf.h"
+
+#define MW_MAP __attribute__((weak))
+
+/* Pin directory identity: magic, ABI version. Written by the user side at load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mw_meta);
+} mw_meta_v1 SEC(".maps") MW_MAP;
+
+/* Enrolled workloads by netns cookie. User side writes; connect4/6 read. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MW_MAP_WORKLOADS);
+	__type(key, __u64);
+	__type(value, struct mw_workload);
+} mw_wl_v1 SEC(".maps") MW_MAP;
+
+/* Destination-port rules per workload and generation. User side writes; connect4/6 read. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MW_MAP_PORTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mw_port_key);
+	__type(value, struct mw_rule);
+} mw_port_v1 SEC(".maps") MW_MAP;
+
+/* Destination CIDR rules per workload and generation. User side writes; connect4/6 read. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MW_MAP_CIDRS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mw_lpm_key);
+	__type(value, struct mw_rule);
+} mw_cidr_v1 SEC(".maps") MW_MAP;
+
+/* The namespaces' own addresses (gen 0). User side writes at enrol; connect4/6 read. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, MW_MAP_LOCAL);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mw_lpm_key);
+	__type(value, __u32);
+} mw_local_v1 SEC(".maps") MW_MAP;
+
+/* Decision counters per workload. User side creates at enrol; BPF increments; status reads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, MW_MAP_WORKLOADS);
+	__type(key, __u64);
+	__type(value, struct mw_counters);
+} mw_ctr_v1 SEC(".maps") MW_MAP;
+
+/* Global statistics (MW_S_*). BPF increments; status reads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MW_S_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} mw_stats_v1 SEC(".maps") MW_MAP;
+
+/* Original destination of a redirected client socket. connect4/6 write; sockops reads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct mw_sk_orig);
+} mw_sko_v1 SEC(".maps") MW_MAP;
+
+/* Client->sidecar tuple -> original destination. sockops writes and deletes;
+ * getsockopt reads (SO_ORIGINAL_DST on the sidecar's accepted socket). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MW_MAP_ORIG);
+	__type(key, struct mw_tuple);
+	__type(value, struct mw_origdst);
+} mw_orig_v1 SEC(".maps") MW_MAP;
+
+static __always_inline void mw_stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&mw_stats_v1, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline void mw_count(__u64 netns, __u32 dir, __u32 reason)
+{
+	struct mw_counters *c = bpf_map_lookup_elem(&mw_ctr_v1, &netns);
+
+	if (c)
+		c->n[dir & (MW_DIR_MAX - 1)][reason & (MW_R_MAX - 1)] += 1;
+}
+
+#endif /* MW_MAPS_BPF_H */

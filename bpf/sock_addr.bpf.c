@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * cgroup/connect4 and cgroup/connect6: egress interception. An outbound TCP
+ * connect of an enrolled network namespace is decided by the workload's rule
+ * table; a redirected one is sent to the sidecar on loopback (as iptables
+ * REDIRECT does for locally generated packets) and its original destination is
+ * kept in socket storage for sockops to publish when the connection is up.
+ */
+#include "lib/policy.bpf.h"
+
+static __always_inline int mw_remember(struct bpf_sock *sk, __u64 netns, const __u32 *addr,
+				       __be16 port)
+{
+	struct mw_sk_orig *so;
+
+	so = bpf_sk_storage_get(&mw_sko_v1, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!so) {
+		mw_stat_inc(MW_S_SK_STORAGE_ERR);
+		return -1;
+	}
+	mw_addr_copy(so->addr, addr);
+	so->port = port;
+	so->pad = 0;
+	so->flags = 0;
+	so->netns = netns;
+	return 0;
+}
+
+/* Returns the workload of the socket's namespace, or NULL when it is not enrolled
+ * or the socket is not TCP. */
+static __always_inline struct mw_workload *mw_workload_of(struct bpf_sock_addr *ctx, __u64 *netns)
+{
+	if (ctx->type != SOCK_STREAM || ctx->protocol != IPPROTO_TCP)
+		return NULL;
+	*netns = bpf_get_netns_cookie(ctx);
+	return bpf_map_lookup_elem(&mw_wl_v1, netns);
+}
+
+SEC("cgroup/connect4")
+int mw_connect4(struct bpf_sock_addr *ctx)
+{
+	struct mw_verdict v = {};
+	struct mw_workload *wl;
+	__u32 addr[4];
+	__u64 netns;
+	__be16 port;
+
+	wl = mw_workload_of(ctx, &netns);
+	if (!wl)
+		return 1;
+
+	mw_addr_from_v4(addr, ctx->user_ip4);
+	port = (__be16)ctx->user_port;
+	mw_egress_decide(&v, netns, wl, addr, port, bpf_get_current_uid_gid());
+
+	if (v.action == MW_ACT_REDIRECT) {
+		if (mw_remember(ctx->sk, netns, addr, port))
+			return 1;
+		ctx->user_ip4 = bpf_htonl(MW_INADDR_LOOPBACK);
+		ctx->user_port = (__u32)v.port;
+	}
+	mw_count(netns, MW_DIR_EGRESS, v.reason);
+	return 1;
+}
+
+SEC("cgroup/connect6")
+int mw_connect6(struct bpf_sock_addr *ctx)
+{
+	struct mw_verdict v = {};
+	struct mw_workload *wl;
+	__u32 addr[4];
+	__u64 netns;
+	__be16 port;
+
+	wl = mw_workload_of(ctx, &netns);
+	if (!wl)
+		return 1;
+
+	addr[0] = ctx->user_ip6[0];
+	addr[1] = ctx->user_ip6[1];
+	addr[2] = ctx->user_ip6[2];
+	addr[3] = ctx->user_ip6[3];
+	port = (__be16)ctx->user_port;
+	mw_egress_decide(&v, netns, wl, addr, port, bpf_get_current_uid_gid());
+
+	if (v.action == MW_ACT_REDIRECT) {
+		if (mw_remember(ctx->sk, netns, addr, port))
+			return 1;
+		/* A v4-mapped destination of a dual-stack socket is IPv4 traffic:
+		 * send it to ::ffff:127.0.0.1, as the IPv4 REDIRECT would. */
+		if (mw_addr_is_v4(addr)) {
+			ctx->user_ip6[0] = 0;
+			ctx->user_ip6[1] = 0;
+			ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
+			ctx->user_ip6[3] = bpf_htonl(MW_INADDR_LOOPBACK);
+		} else {
+			ctx->user_ip6[0] = 0;
+			ctx->user_ip6[1] = 0;
+			ctx->user_ip6[2] = 0;
+			ctx->user_ip6[3] = bpf_htonl(1);
+		}
+		ctx->user_port = (__u32)v.port;
+	}
+	mw_count(netns, MW_DIR_EGRESS, v.reason);
+	return 1;
+}

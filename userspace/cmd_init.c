@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * meshwarp init: the drop-in for the App Mesh proxy-init container. Run inside a
+ * workload's network namespace; reads the APPMESH_* variables, validates all of
+ * them before touching anything, and enrols (or disables) that namespace.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+#include "host.h"
+#include "loader.h"
+#include "log.h"
+#include "table.h"
+
+static const char *mw_real_getenv(void *ctx, const char *name)
+{
+	return getenv(name);
+}
+
+/* Everything init needs to know about its namespace, gathered before any change. */
+struct mw_init {
+	struct mw_config cfg;
+	uint64_t netns;
+	struct mw_cidr *locals;
+	size_t n_locals;
+};
+
+static void mw_init_free(struct mw_init *in)
+{
+	mw_config_free(&in->cfg);
+	free(in->locals);
+	in->locals = NULL;
+}
+
+static int mw_init_prepare(struct mw_init *in)
+{
+	char err[512] = "";
+	int ret;
+
+	ret = mw_config_from_env(&in->cfg, mw_real_getenv, NULL, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "%s\n", err[0] ? err : strerror(-ret));
+		return ret;
+	}
+	ret = mw_netns_cookie(&in->netns);
+	if (ret)
+		return ret;
+	ret = mw_local_addrs(&in->locals, &in->n_locals);
+	if (ret) {
+		pr_warn("listing the namespace's addresses: %s\n", strerror(-ret));
+		return ret;
+	}
+	if (in->cfg.enable_ipv6 && !mw_ipv6_usable()) {
+		pr_warn("APPMESH_ENABLE_IPV6=1 but IPv6 is disabled in this namespace: intercepting IPv4 only\n");
+		in->cfg.enable_ipv6 = 0;
+	}
+	return 0;
+}
+
+static int mw_open_dp(struct mw_opts *o, struct mw_dp *dp, unsigned int flags)
+{
+	int err;
+
+	err = mw_reach_bpffs(o->pin_dir);
+	if (err)
+		return err;
+	if (flags & MW_DP_CREATE) {
+		err = mw_opts_cgroup(o);
+		if (err)
+			return err;
+	}
+	return mw_dp_open(dp, o->pin_dir, o->cgroup, flags);
+}
+
+static int mw_enable(struct mw_opts *o, struct mw_init *in)
+{
+	struct mw_store s;
+	struct mw_dp dp;
+	int err;
+
+	err = mw_open_dp(o, &dp, MW_DP_CREATE | MW_DP_LOCK);
+	if (err)
+		return err;
+	mw_dp_store(&dp, &s);
+	err = mw_workload_apply(&s, in->netns, &in->cfg, in->locals, in->n_locals, 1);
+	mw_dp_close(&dp);
+	if (err) {
+		pr_warn("enrolling netns %llu: %s\n", (unsigned long long)in->netns, strerror(-err));
+		return err;
+	}
+	pr_info("enrolled netns %llu: egress to port %u%s, pins in %s\n",
+		(unsigned long long)in->netns, in->cfg.egress_port,
+		in->cfg.enable_ipv6 ? " (IPv4 and IPv6)" : " (IPv4)", o->pin_dir);
+	return 0;
+}
+
+static int mw_disable(struct mw_opts *o, uint64_t netns)
+{
+	struct mw_store s;
+	struct mw_dp dp;
+	int err;
+
+	err = mw_open_dp(o, &dp, MW_DP_LOCK);
+	if (err == -ENOENT) {
+		pr_info("nothing loaded at %s: netns %llu is not intercepted\n", o->pin_dir,
+			(unsigned long long)netns);
+		return 0;
+	}
+	if (err)
+		return err;
+	mw_dp_store(&dp, &s);
+	err = mw_workload_remove(&s, netns);
+	mw_dp_close(&dp);
+	if (err) {
+		pr_warn("disabling netns %llu: %s\n", (unsigned long long)netns, strerror(-err));
+		return err;
+	}
+	pr_info("netns %llu is no longer intercepted\n", (unsigned long long)netns);
+	return 0;
+}
+
+/* The App Mesh script's interactive mode (APPMESH_START_ENABLED other than 1). */
+static int mw_interactive(struct mw_opts *o, struct mw_init *in)
+{
+	char line[256];
+	int err;
+
+	printf("meshwarp init: commands are enable, disable, status, quit\n");
+	fflush(stdout);
+	while (fgets(line, sizeof(line), stdin)) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (strcmp(line, "enable") == 0) {
+			err = mw_enable(o, in);
+			printf("%s\n", err ? "enable failed" : "enabled");
+		} else if (strcmp(line, "disable") == 0) {
+			err = mw_disable(o, in->netns);
+			printf("%s\n", err ? "disable failed" : "disabled");
+		} else if (strcmp(line, "status") == 0) {
+			mw_status_print(o, in->netns);
+		} else if (strcmp(line, "quit") == 0 || strcmp(line, "exit") == 0) {
+			break;
+		} else if (line[0]) {
+			printf("unknown command '%s': enable, disable, status, quit\n", line);
+		}
+		fflush(stdout);
+	}
+	return MW_EXIT_OK;
+}
+
+int mw_cmd_init(struct mw_opts *o, int argc, char **argv)
+{
+	struct mw_init in = {};
+	const char *mode = argc > 1 ? argv[1] : NULL;
+	int ret, err;
+
+	if (argc > 2 || (mode && strcmp(mode, "enable") && strcmp(mode, "disable"))) {
+		fprintf(stderr, "usage: meshwarp init [enable|disable]\n");
+		return MW_EXIT_USAGE;
+	}
+
+	if (mode && strcmp(mode, "disable") == 0) {
+		uint64_t netns;
+
+		if (mw_netns_cookie(&netns))
+			return MW_EXIT_FAIL;
+		return mw_disable(o, netns) ? MW_EXIT_FAIL : MW_EXIT_OK;
+	}
+
+	err = mw_init_prepare(&in);
+	if (err) {
+		mw_init_free(&in);
+		return MW_EXIT_FAIL;
+	}
+	if (mode || in.cfg.start_enabled)
+		ret = mw_enable(o, &in) ? MW_EXIT_FAIL : MW_EXIT_OK;
+	else
+		ret = mw_interactive(o, &in);
+	mw_init_free(&in);
+	return ret;
+}
+
+int mw_cmd_unload(struct mw_opts *o, int argc, char **argv)
+{
+	int err;
+
+	if (argc > 1) {
+		fprintf(stderr, "usage: meshwarp unload\n");
+		return MW_EXIT_USAGE;
+	}
+	err = mw_dp_unload(o->pin_dir);
+	if (err) {
+		pr_warn("unloading %s: %s\n", o->pin_dir, strerror(-err));
+		return MW_EXIT_FAIL;
+	}
+	return MW_EXIT_OK;
+}

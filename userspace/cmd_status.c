@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * meshwarp status: what is pinned and attached, every enrolled workload with its
+ * settings, and per-rule decision counters (what `iptables -L -v` gave, and
+ * more). The JSON document is built first; the text view is rendered from it,
+ * so both always say the same.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <json-c/json.h>
+#include <bpf/bpf.h>
+
+#include "cli.h"
+#include "config.h"
+#include "host.h"
+#include "loader.h"
+#include "log.h"
+#include "table.h"
+
+static const char *const mw_reason_names[MW_R_MAX] = {
+	[MW_R_REDIRECT] = "redirect",
+	[MW_R_LOCAL] = "local",
+	[MW_R_UID] = "uid",
+	[MW_R_GID] = "gid",
+	[MW_R_PORT] = "port",
+	[MW_R_ADDR] = "addr",
+	[MW_R_NO_V6] = "no_ipv6",
+	[MW_R_DISABLED] = "disabled",
+	[MW_R_RULE] = "rule",
+};
+
+static const char *const mw_stat_names[MW_S_MAX] = {
+	[MW_S_ORIGDST_HIT] = "origdst_answered",
+	[MW_S_ORIGDST_MISS] = "origdst_unknown",
+	[MW_S_ORIGDST_CT] = "origdst_by_conntrack",
+	[MW_S_ORIG_UPDATE_ERR] = "origdst_table_full",
+	[MW_S_SK_STORAGE_ERR] = "sk_storage_errors",
+};
+
+static int mw_cmp_u16(const void *a, const void *b)
+{
+	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+static json_object *mw_json_ports(struct mw_dp *dp, uint64_t netns, uint32_t gen, uint8_t dir)
+{
+	struct mw_port_key k, next;
+	json_object *arr = json_object_new_array();
+	uint16_t *ports = NULL, *np;
+	size_t n = 0, i;
+	int first = 1;
+
+	while (bpf_map_get_next_key(dp->map_fd[MW_MAP_PORT], first ? NULL : &k, &next) == 0) {
+		first = 0;
+		k = next;
+		if (k.netns != netns || k.gen != gen || k.dir != dir)
+			continue;
+		np = realloc(ports, (n + 1) * sizeof(*ports));
+		if (!np)
+			break;
+		ports = np;
+		ports[n++] = ntohs(k.port);
+	}
+	if (n)
+		qsort(ports, n, sizeof(*ports), mw_cmp_u16);
+	for (i = 0; i < n; i++)
+		json_object_array_add(arr, json_object_new_int(ports[i]));
+	free(ports);
+	return arr;
+}
+
+static json_object *mw_json_cidrs(struct mw_dp *dp, uint64_t netns, uint32_t gen)
+{
+	struct mw_lpm_key k, next;
+	json_object *arr = json_object_new_array();
+	int first = 1;
+
+	while (bpf_map_get_next_key(dp->map_fd[MW_MAP_CIDR], first ? NULL : &k, &next) == 0) {
+		struct mw_cidr c = {};
+		char buf[64];
+
+		first = 0;
+		k = next;
+		if (k.netns != netns || k.gen != gen)
+			continue;
+		memcpy(c.addr, k.addr, sizeof(c.addr));
+		c.prefix = (uint8_t)(k.prefixlen - MW_LPM_HDR_BITS);
+		c.is_v4 = c.addr[10] == 0xff && c.addr[11] == 0xff &&
+			  !memcmp(c.addr, "\0\0\0\0\0\0\0\0\0\0", 10) && c.prefix >= 96;
+		mw_cidr_str(&c, buf, sizeof(buf));
+		json_object_array_add(arr, json_object_new_string(buf));
+	}
+	return arr;
+}
+
+static json_object *mw_json_counters(const struct mw_counters *c, int dir)
+{
+	json_object *o = json_object_new_object();
+	int r;
+
+	for (r = 0; r < MW_R_MAX; r++) {
+		if (!mw_reason_names[r])
+			continue;
+		json_object_object_add(o, mw_reason_names[r], json_object_new_int64((int64_t)c->n[dir][r]));
+	}
+	return o;
+}
+
+static json_object *mw_json_workload(struct mw_dp *dp, uint64_t netns, const struct mw_workload *wl,
+				     uint64_t current)
+{
+	json_object *o = json_object_new_object(), *d;
+	struct mw_counters c = {};
+	uint16_t in_port = ntohs(wl->ingress_port);
+
+	json_object_object_add(o, "netns", json_object_new_uint64(netns));
+	json_object_object_add(o, "current", json_object_new_boolean(netns == current));
+	json_object_object_add(o, "enabled", json_object_new_boolean(wl->flags & MW_WL_F_ENABLED));
+	json_object_object_add(o, "generation", json_object_new_int64(wl->gen));
+	json_object_object_add(o, "egress_port", json_object_new_int(ntohs(wl->egress_port)));
+	json_object_object_add(o, "ingress_port", in_port ? json_object_new_int(in_port) : NULL);
+	json_object_object_add(o, "ignore_uid", (wl->flags & MW_WL_F_HAS_UID) ?
+			       json_object_new_int64(wl->ignore_uid) : NULL);
+	json_object_object_add(o, "ignore_gid", (wl->flags & MW_WL_F_HAS_GID) ?
+			       json_object_new_int64(wl->ignore_gid) : NULL);
+	json_object_object_add(o, "ipv6", json_object_new_boolean(wl->flags & MW_WL_F_IPV6));
+	json_object_object_add(o, "app_ports", mw_json_ports(dp, netns, wl->gen, MW_DIR_INGRESS));
+	json_object_object_add(o, "ignored_ports", mw_json_ports(dp, netns, wl->gen, MW_DIR_EGRESS));
+	json_object_object_add(o, "ignored_addresses", mw_json_cidrs(dp, netns, wl->gen));
+
+	mw_percpu_sum(dp->map_fd[MW_MAP_CTR], &netns, &c, sizeof(c));
+	d = json_object_new_object();
+	json_object_object_add(d, "egress", mw_json_counters(&c, MW_DIR_EGRESS));
+	json_object_object_add(d, "ingress", mw_json_counters(&c, MW_DIR_INGRESS));
+	json_object_object_add(o, "decisions", d);
+	return o;
+}
+
+static json_object *mw_json_status(struct mw_opts *o, struct mw_dp *dp, uint64_t only, uint64_t current)
+{
+	json_object *root = json_object_new_object(), *arr, *stats;
+	struct mw_workload wl;
+	uint64_t k, next;
+	int i, first = 1;
+
+	json_object_object_add(root, "pin_dir", json_object_new_string(dp->pin_dir));
+	json_object_object_add(root, "loaded", json_object_new_boolean(1));
+	json_object_object_add(root, "abi_version", json_object_new_int(dp->meta.abi_version));
+	json_object_object_add(root, "loaded_at",
+			       json_object_new_int64((int64_t)(dp->meta.created_ns / 1000000000ull)));
+	json_object_object_add(root, "current_netns", current ? json_object_new_uint64(current) : NULL);
+
+	arr = json_object_new_array();
+	for (i = 0; i < MW_PROG_NR; i++) {
+		json_object *p = json_object_new_object();
+		struct mw_link_state st;
+
+		mw_dp_link_state(dp, i, &st);
+		json_object_object_add(p, "name", json_object_new_string(mw_prog_name(i)));
+		json_object_object_add(p, "attached", json_object_new_boolean(st.pinned));
+		json_object_object_add(p, "prog_id", json_object_new_int64(st.prog_id));
+		json_object_object_add(p, "link_id", json_object_new_int64(st.link_id));
+		json_object_object_add(p, "cgroup_id", json_object_new_uint64(st.cgroup_id));
+		json_object_array_add(arr, p);
+	}
+	json_object_object_add(root, "programs", arr);
+
+	arr = json_object_new_array();
+	while (bpf_map_get_next_key(dp->map_fd[MW_MAP_WL], first ? NULL : &k, &next) == 0) {
+		first = 0;
+		k = next;
+		if (only && k != only)
+			continue;
+		if (bpf_map_lookup_elem(dp->map_fd[MW_MAP_WL], &k, &wl))
+			continue;
+		json_object_array_add(arr, mw_json_workload(dp, k, &wl, current));
+	}
+	json_object_object_add(root, "workloads", arr);
+
+	stats = json_object_new_object();
+	for (i = 0; i < MW_S_MAX; i++) {
+		__u64 v = 0;
+		__u32 idx = (__u32)i;
+
+		if (!mw_stat_names[i])
+			continue;
+		mw_percpu_sum(dp->stats_fd, &idx, &v, sizeof(v));
+		json_object_object_add(stats, mw_stat_names[i], json_object_new_int64((int64_t)v));
+	}
+	json_object_object_add(root, "stats", stats);
+	return root;
+}
+
+static void mw_print_list(const char *label, json_object *arr)
+{
+	size_t i, n = json_object_array_length(arr);
+
+	printf("    %-18s", label);
+	if (!n)
+		printf("-");
+	for (i = 0; i < n; i++)
+		printf("%s%s", i ? ", " : "", json_object_get_string(json_object_array_get_idx(arr, i)));
+	printf("\n");
+}
+
+static void mw_print_counts(const char *label, json_object *o)
+{
+	printf("    %-18s", label);
+	json_object_object_foreach(o, key, val)
+		printf("%s %s  ", key, json_object_get_string(val));
+	printf("\n");
+}
+
+static const char *mw_or_dash(json_object *o, const char *key)
+{
+	json_object *v = json_object_object_get(o, key);
+
+	return v ? json_object_get_string(v) : "-";
+}
+
+static void mw_print_text(json_object *root)
+{
+	json_object *arr = json_object_object_get(root, "programs");
+	time_t at = (time_t)json_object_get_int64(json_object_object_get(root, "loaded_at"));
+	char when[64];
+	size_t i;
+
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&at));
+	printf("pin dir %s (ABI %s, loaded %s)\n", mw_or_dash(root, "pin_dir"),
+	       mw_or_dash(root, "abi_version"), when);
+	printf("programs:\n");
+	for (i = 0; i < json_object_array_length(arr); i++) {
+		json_object *p = json_object_array_get_idx(arr, i);
+
+		printf("  %-11s %-9s prog %s  link %s  cgroup id %s\n", mw_or_dash(p, "name"),
+		       json_object_get_boolean(json_object_object_get(p, "attached")) ?
+		       "attached" : "DETACHED", mw_or_dash(p, "prog_id"), mw_or_dash(p, "link_id"),
+		       mw_or_dash(p, "cgroup_id"));
+	}
+	arr = json_object_object_get(root, "workloads");
+	printf("workloads: %zu\n", json_object_array_length(arr));
+	for (i = 0; i < json_object_array_length(arr); i++) {
+		json_object *w = json_object_array_get_idx(arr, i);
+		json_object *d = json_object_object_get(w, "decisions");
+
+		printf("  netns %s%s  %s  generation %s\n", mw_or_dash(w, "netns"),
+		       json_object_get_boolean(json_object_object_get(w, "current")) ?
+		       " (this namespace)" : "",
+		       json_object_get_boolean(json_object_object_get(w, "enabled")) ?
+		       "enabled" : "DISABLED", mw_or_dash(w, "generation"));
+		printf("    %-18segress %s  ingress %s\n", "sidecar ports", mw_or_dash(w, "egress_port"),
+		       mw_or_dash(w, "ingress_port"));
+		printf("    %-18suid %s  gid %s\n", "ignored owner", mw_or_dash(w, "ignore_uid"),
+		       mw_or_dash(w, "ignore_gid"));
+		printf("    %-18s%s\n", "ipv6", mw_or_dash(w, "ipv6"));
+		mw_print_list("app ports", json_object_object_get(w, "app_ports"));
+		mw_print_list("ignored ports", json_object_object_get(w, "ignored_ports"));
+		mw_print_list("ignored addresses", json_object_object_get(w, "ignored_addresses"));
+		mw_print_counts("egress decisions", json_object_object_get(d, "egress"));
+	}
+	printf("stats:\n");
+	mw_print_counts("", json_object_object_get(root, "stats"));
+}
+
+int mw_status_print(struct mw_opts *o, uint64_t only_netns)
+{
+	uint64_t current = 0;
+	json_object *root;
+	struct mw_dp dp;
+	int err;
+
+	if (mw_netns_cookie(&current))
+		current = 0;
+	err = mw_reach_bpffs(o->pin_dir);
+	if (!err)
+		err = mw_dp_open(&dp, o->pin_dir, NULL, 0);
+	if (err == -ENOENT) {
+		if (o->json)
+			printf("{\"pin_dir\": \"%s\", \"loaded\": false}\n", o->pin_dir);
+		else
+			printf("nothing loaded at %s\n", o->pin_dir);
+		return MW_EXIT_NOT_LOADED;
+	}
+	if (err) {
+		pr_warn("reading %s: %s\n", o->pin_dir, strerror(-err));
+		return MW_EXIT_FAIL;
+	}
+	root = mw_json_status(o, &dp, only_netns, current);
+	mw_dp_close(&dp);
+	if (o->json)
+		printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+							     JSON_C_TO_STRING_SPACED));
+	else
+		mw_print_text(root);
+	json_object_put(root);
+	fflush(stdout);
+	return MW_EXIT_OK;
+}
+
+int mw_cmd_status(struct mw_opts *o, int argc, char **argv)
+{
+	if (argc > 1) {
+		fprintf(stderr, "usage: meshwarp status [-j]\n");
+		return MW_EXIT_USAGE;
+	}
+	return mw_status_print(o, 0);
+}

@@ -1,0 +1,514 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "probe.h"
+#include "host.h"
+#include "loader.h"
+#include "log.h"
+#include "meshwarp.skel.h"
+
+static const char *const mw_prog_names[MW_PROG_NR] = {
+	[MW_PROG_CONNECT4] = "connect4",
+	[MW_PROG_CONNECT6] = "connect6",
+	[MW_PROG_GETSOCKOPT] = "getsockopt",
+	[MW_PROG_SOCKOPS] = "sockops",
+};
+
+static const char *const mw_map_names[MW_MAP_NR] = {
+	[MW_MAP_WL] = "mw_wl_v1",
+	[MW_MAP_PORT] = "mw_port_v1",
+	[MW_MAP_CIDR] = "mw_cidr_v1",
+	[MW_MAP_LOCAL] = "mw_local_v1",
+	[MW_MAP_CTR] = "mw_ctr_v1",
+};
+
+const char *mw_prog_name(enum mw_prog_id id)
+{
+	return id < MW_PROG_NR ? mw_prog_names[id] : "?";
+}
+
+static int mw_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	/* One level lower than libbpf says: its warnings (a verifier log among
+	 * them) follow our own message about the failure and show with -v. */
+	enum mw_log_level ours = level == LIBBPF_WARN ? MW_LOG_DEBUG : MW_LOG_TRACE;
+
+	if (ours > mw_log_level)
+		return 0;
+	fputs("meshwarp: ", stderr);
+	return vfprintf(stderr, fmt, ap);
+}
+
+void mw_libbpf_logging(void)
+{
+	libbpf_set_print(mw_libbpf_print);
+}
+
+static int mw_path(char *buf, size_t len, const char *dir, const char *sub, const char *name)
+{
+	int n = snprintf(buf, len, "%s/%s/%s", dir, sub, name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int mw_mkdir(const char *path)
+{
+	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+		pr_warn("mkdir %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int mw_mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	char *p;
+	int err;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (access(buf, F_OK) != 0) {
+			err = mw_mkdir(buf);
+			if (err)
+				return err;
+		}
+		*p = '/';
+	}
+	return mw_mkdir(buf);
+}
+
+static struct bpf_program *mw_skel_prog(struct meshwarp_bpf *skel, enum mw_prog_id id)
+{
+	switch (id) {
+	case MW_PROG_CONNECT4:
+		return skel->progs.mw_connect4;
+	case MW_PROG_CONNECT6:
+		return skel->progs.mw_connect6;
+	case MW_PROG_GETSOCKOPT:
+		return skel->progs.mw_getsockopt;
+	case MW_PROG_SOCKOPS:
+		return skel->progs.mw_sockops;
+	default:
+		return NULL;
+	}
+}
+
+int mw_dp_link_state(const struct mw_dp *dp, enum mw_prog_id id, struct mw_link_state *st)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+	char path[PATH_MAX];
+	int fd, err;
+
+	memset(st, 0, sizeof(*st));
+	err = mw_path(path, sizeof(path), dp->pin_dir, "links", mw_prog_name(id));
+	if (err)
+		return err;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	err = bpf_obj_get_info_by_fd(fd, &info, &len);
+	close(fd);
+	if (err)
+		return -errno;
+	st->pinned = 1;
+	st->link_id = info.id;
+	st->prog_id = info.prog_id;
+	if (info.type == BPF_LINK_TYPE_CGROUP) {
+		st->cgroup_id = info.cgroup.cgroup_id;
+		st->attach_type = info.cgroup.attach_type;
+	}
+	return 0;
+}
+
+static int mw_cgroup_id(const char *cgroup, uint64_t *id)
+{
+	struct stat st;
+
+	if (stat(cgroup, &st) < 0) {
+		pr_warn("cgroup %s: %s\n", cgroup, strerror(errno));
+		return -errno;
+	}
+	/* On cgroup v2 the directory's inode number is the cgroup id. */
+	*id = st.st_ino;
+	return 0;
+}
+
+static int mw_meta_read(struct mw_dp *dp)
+{
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(dp->meta_fd, &zero, &dp->meta))
+		return -errno;
+	if (dp->meta.magic != MW_META_MAGIC) {
+		pr_warn("%s holds pins that are not meshwarp's (bad magic %#x)\n", dp->pin_dir,
+			dp->meta.magic);
+		return -EUCLEAN;
+	}
+	if (dp->meta.abi_version != MW_ABI_VERSION) {
+		pr_warn("%s was pinned by a meshwarp with ABI %u, this one speaks %u: run 'meshwarp unload' first\n",
+			dp->pin_dir, dp->meta.abi_version, MW_ABI_VERSION);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int mw_open_pinned_map(const struct mw_dp *dp, const char *name)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (mw_path(path, sizeof(path), dp->pin_dir, "maps", name))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}
+
+static int mw_open_maps(struct mw_dp *dp)
+{
+	int i, fd;
+
+	fd = mw_open_pinned_map(dp, "mw_meta_v1");
+	if (fd < 0)
+		return fd;
+	dp->meta_fd = fd;
+	for (i = 0; i < MW_MAP_NR; i++) {
+		fd = mw_open_pinned_map(dp, mw_map_names[i]);
+		if (fd < 0) {
+			pr_warn("%s/maps/%s: %s\n", dp->pin_dir, mw_map_names[i], strerror(-fd));
+			return fd;
+		}
+		dp->map_fd[i] = fd;
+	}
+	fd = mw_open_pinned_map(dp, "mw_stats_v1");
+	if (fd < 0)
+		return fd;
+	dp->stats_fd = fd;
+	fd = mw_open_pinned_map(dp, "mw_orig_v1");
+	if (fd < 0)
+		return fd;
+	dp->orig_fd = fd;
+	return mw_meta_read(dp);
+}
+
+static int mw_links_complete(const struct mw_dp *dp, uint64_t cgid, int *complete)
+{
+	struct mw_link_state st;
+	int i, err;
+
+	*complete = 1;
+	for (i = 0; i < MW_PROG_NR; i++) {
+		err = mw_dp_link_state(dp, i, &st);
+		if (err)
+			return err;
+		if (!st.pinned) {
+			*complete = 0;
+			continue;
+		}
+		if (cgid && st.cgroup_id != cgid) {
+			pr_warn("%s is attached to cgroup id %llu, not to the requested cgroup (id %llu): use its own --pin-dir or 'meshwarp unload' it first\n",
+				dp->pin_dir, (unsigned long long)st.cgroup_id,
+				(unsigned long long)cgid);
+			return -EEXIST;
+		}
+	}
+	return 0;
+}
+
+/* Loads the object (reusing maps already pinned), pins what is new, and attaches
+ * and pins every program whose link is missing. */
+static int mw_load_and_attach(struct mw_dp *dp, const char *cgroup)
+{
+	struct meshwarp_bpf *skel = NULL;
+	struct mw_link_state st;
+	struct bpf_map *map;
+	char path[PATH_MAX];
+	int cg_fd = -1, err, i, fresh;
+	__u32 zero = 0;
+
+	err = mw_features_require();
+	if (err)
+		return err;
+
+	skel = meshwarp_bpf__open();
+	if (!skel) {
+		err = -errno;
+		pr_warn("opening the embedded BPF object: %s\n", strerror(-err));
+		return err;
+	}
+	skel->rodata->mw_page_size = (__u32)sysconf(_SC_PAGESIZE);
+
+	bpf_object__for_each_map(map, skel->obj) {
+		const char *name = bpf_map__name(map);
+
+		if (strstr(name, ".rodata"))
+			continue;
+		err = mw_path(path, sizeof(path), dp->pin_dir, "maps", name);
+		if (!err)
+			err = bpf_map__set_pin_path(map, path);
+		if (err)
+			goto cleanup;
+	}
+	err = mw_path(path, sizeof(path), dp->pin_dir, "maps", "mw_meta_v1");
+	if (err)
+		goto cleanup;
+	fresh = access(path, F_OK) != 0;
+
+	err = meshwarp_bpf__load(skel);
+	if (err) {
+		pr_warn("loading the BPF programs failed: %s (run with -v for the verifier's log)\n",
+			strerror(-err));
+		goto cleanup;
+	}
+	if (fresh) {
+		struct mw_meta meta = {
+			.magic = MW_META_MAGIC,
+			.abi_version = MW_ABI_VERSION,
+			.created_ns = (__u64)time(NULL) * 1000000000ull,
+			.features = MW_FEAT_NETNS_COOKIE_SOCKOPT,
+		};
+
+		err = bpf_map_update_elem(bpf_map__fd(skel->maps.mw_meta_v1), &zero, &meta, BPF_ANY);
+		if (err) {
+			err = -errno;
+			goto cleanup;
+		}
+	}
+
+	cg_fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg_fd < 0) {
+		err = -errno;
+		pr_warn("cgroup %s: %s\n", cgroup, strerror(errno));
+		goto cleanup;
+	}
+	for (i = 0; i < MW_PROG_NR; i++) {
+		struct bpf_link *link;
+
+		err = mw_dp_link_state(dp, i, &st);
+		if (err)
+			goto cleanup;
+		if (st.pinned)
+			continue;
+		link = bpf_program__attach_cgroup(mw_skel_prog(skel, i), cg_fd);
+		if (!link) {
+			err = -errno;
+			pr_warn("attaching %s to %s: %s\n", mw_prog_name(i), cgroup, strerror(-err));
+			goto cleanup;
+		}
+		err = mw_path(path, sizeof(path), dp->pin_dir, "links", mw_prog_name(i));
+		if (!err)
+			err = bpf_link__pin(link, path);
+		bpf_link__destroy(link);	/* the pin keeps it attached */
+		if (err) {
+			pr_warn("pinning the %s link at %s: %s\n", mw_prog_name(i), path, strerror(-err));
+			goto cleanup;
+		}
+		pr_debug("attached %s to %s\n", mw_prog_name(i), cgroup);
+	}
+	err = 0;
+cleanup:
+	if (cg_fd >= 0)
+		close(cg_fd);
+	meshwarp_bpf__destroy(skel);
+	return err;
+}
+
+static void mw_dp_init(struct mw_dp *dp)
+{
+	int i;
+
+	memset(dp, 0, sizeof(*dp));
+	dp->lock_fd = dp->meta_fd = dp->stats_fd = dp->orig_fd = -1;
+	for (i = 0; i < MW_MAP_NR; i++)
+		dp->map_fd[i] = -1;
+}
+
+int mw_dp_open(struct mw_dp *dp, const char *pin_dir, const char *cgroup, unsigned int flags)
+{
+	char path[PATH_MAX];
+	uint64_t cgid = 0;
+	int err, complete, have_meta;
+
+	mw_dp_init(dp);
+	snprintf(dp->pin_dir, sizeof(dp->pin_dir), "%s", pin_dir);
+
+	err = mw_reach_bpffs(pin_dir);
+	if (err)
+		return err;
+
+	if (!(flags & MW_DP_CREATE) && access(pin_dir, F_OK) != 0)
+		return -ENOENT;
+	if (flags & MW_DP_CREATE) {
+		err = mw_mkdir_p(pin_dir);
+		if (!err) {
+			snprintf(path, sizeof(path), "%s/maps", pin_dir);
+			err = mw_mkdir(path);
+		}
+		if (!err) {
+			snprintf(path, sizeof(path), "%s/links", pin_dir);
+			err = mw_mkdir(path);
+		}
+		if (err)
+			goto fail;
+	}
+	if (flags & MW_DP_LOCK) {
+		dp->lock_fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dp->lock_fd < 0 || flock(dp->lock_fd, LOCK_EX) < 0) {
+			err = -errno;
+			pr_warn("locking %s: %s\n", pin_dir, strerror(errno));
+			goto fail;
+		}
+	}
+
+	if (flags & MW_DP_CREATE) {
+		err = mw_cgroup_id(cgroup, &cgid);
+		if (err)
+			goto fail;
+		/* A pin directory of another ABI must not be reused: check the meta first. */
+		dp->meta_fd = mw_open_pinned_map(dp, "mw_meta_v1");
+		have_meta = dp->meta_fd >= 0;
+		if (have_meta) {
+			err = mw_meta_read(dp);
+			close(dp->meta_fd);
+			dp->meta_fd = -1;
+			if (err)
+				goto fail;
+		}
+		err = mw_links_complete(dp, cgid, &complete);
+		if (err)
+			goto fail;
+		if (!complete || !have_meta) {
+			err = mw_load_and_attach(dp, cgroup);
+			if (err)
+				goto fail;
+		}
+	}
+
+	err = mw_open_maps(dp);
+	if (err == -ENOENT && !(flags & MW_DP_CREATE))
+		goto fail;
+	if (err) {
+		pr_warn("%s: pinned maps are incomplete (%s): run 'meshwarp unload' and init again\n",
+			pin_dir, strerror(-err));
+		goto fail;
+	}
+	return 0;
+fail:
+	mw_dp_close(dp);
+	return err;
+}
+
+void mw_dp_close(struct mw_dp *dp)
+{
+	int i;
+
+	for (i = 0; i < MW_MAP_NR; i++)
+		if (dp->map_fd[i] >= 0)
+			close(dp->map_fd[i]);
+	if (dp->meta_fd >= 0)
+		close(dp->meta_fd);
+	if (dp->stats_fd >= 0)
+		close(dp->stats_fd);
+	if (dp->orig_fd >= 0)
+		close(dp->orig_fd);
+	if (dp->lock_fd >= 0)
+		close(dp->lock_fd);	/* releases the lock */
+	mw_dp_init(dp);
+}
+
+static int mw_rm_dir_entries(const char *dir)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	int err = 0;
+	DIR *d;
+
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (unlink(path) < 0 && errno != ENOENT) {
+			pr_warn("removing %s: %s\n", path, strerror(errno));
+			err = -errno;
+		}
+	}
+	closedir(d);
+	if (!err && rmdir(dir) < 0 && errno != ENOENT)
+		err = -errno;
+	return err;
+}
+
+int mw_dp_unload(const char *pin_dir)
+{
+	char path[PATH_MAX];
+	int lock_fd, err;
+
+	err = mw_reach_bpffs(pin_dir);
+	if (err)
+		return err;
+	lock_fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lock_fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (flock(lock_fd, LOCK_EX) < 0) {
+		err = -errno;
+		close(lock_fd);
+		return err;
+	}
+	/* Links first: interception stops before its state goes away. */
+	snprintf(path, sizeof(path), "%s/links", pin_dir);
+	err = mw_rm_dir_entries(path);
+	if (!err) {
+		snprintf(path, sizeof(path), "%s/maps", pin_dir);
+		err = mw_rm_dir_entries(path);
+	}
+	if (!err && rmdir(pin_dir) < 0 && errno != ENOENT) {
+		err = -errno;
+		pr_warn("removing %s: %s\n", pin_dir, strerror(errno));
+	}
+	close(lock_fd);
+	return err;
+}
+
+int mw_percpu_sum(int fd, const void *key, void *out, size_t size)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	size_t words = size / sizeof(__u64), i;
+	__u64 *buf, *sum = out;
+	int c, err = 0;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	buf = calloc((size_t)ncpu, size);
+	if (!buf)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, key, buf)) {
+		err = -errno;
+		goto cleanup;
+	}
+	memset(out, 0, size);
+	for (c = 0; c < ncpu; c++)
+		for (i = 0; i < words; i++)
+			sum[i] += buf[(size_t)c * words + i];
+cleanup:
+	free(buf);
+	return err;
+}

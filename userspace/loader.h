@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The pinned data path: loading the BPF object, attaching its programs to a
+ * cgroup through links, pinning links and maps under one bpffs directory, and
+ * reopening them later. Nothing depends on a process staying alive.
+ *
+ * Pin layout: <pin_dir>/maps/<map name>, <pin_dir>/links/<program>.
+ */
+#ifndef MW_LOADER_H
+#define MW_LOADER_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <meshwarp/abi.h>
+#include "table.h"
+
+enum mw_prog_id {
+	MW_PROG_CONNECT4,
+	MW_PROG_CONNECT6,
+	MW_PROG_GETSOCKOPT,
+	MW_PROG_SOCKOPS,
+	MW_PROG_NR,
+};
+
+struct mw_dp {
+	char pin_dir[PATH_MAX];
+	int lock_fd;
+	int map_fd[MW_MAP_NR];		/* enum mw_map_id */
+	int meta_fd;
+	int stats_fd;
+	int orig_fd;
+	struct mw_meta meta;
+};
+
+#define MW_DP_CREATE	(1u << 0)	/* load, attach and pin when not there yet */
+#define MW_DP_LOCK	(1u << 1)	/* exclusive lock for mutating operations */
+
+/* The name of a program as shown to users ("connect4") and used as its link pin. */
+const char *mw_prog_name(enum mw_prog_id id);
+
+/*
+ * Opens the data path pinned in pin_dir. With MW_DP_CREATE, loads and attaches
+ * what is missing to `cgroup` (a cgroup v2 directory) first; a pin directory
+ * attached to another cgroup is an error. Returns 0, -ENOENT when nothing is
+ * pinned (without MW_DP_CREATE), or another negative errno with a message.
+ */
+int mw_dp_open(struct mw_dp *dp, const char *pin_dir, const char *cgroup, unsigned int flags);
+void mw_dp_close(struct mw_dp *dp);
+
+/* A store over the pinned maps, for the table logic. */
+void mw_dp_store(struct mw_dp *dp, struct mw_store *s);
+
+/* Detaches every program (removes the link pins), removes the maps and the directory. */
+int mw_dp_unload(const char *pin_dir);
+
+struct mw_link_state {
+	int pinned;
+	uint32_t link_id;
+	uint32_t prog_id;
+	uint64_t cgroup_id;
+	uint32_t attach_type;
+};
+
+/* What the link pin of a program says (pinned 0 when the pin is absent). */
+int mw_dp_link_state(const struct mw_dp *dp, enum mw_prog_id id, struct mw_link_state *st);
+
+/* Sums a per-CPU array slot or hash value of `size` bytes made of __u64 counters. */
+int mw_percpu_sum(int fd, const void *key, void *out, size_t size);
+
+/* Routes libbpf's messages into our log, one level lower. */
+void mw_libbpf_logging(void);
+
+#endif /* MW_LOADER_H */

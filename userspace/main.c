@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* meshwarp: one binary, subcommands for the node and for operators. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "host.h"
+#include "loader.h"
+#include "log.h"
+
+static void mw_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: meshwarp [options] <command> [args]\n"
+		"\n"
+		"commands:\n"
+		"  init [enable|disable]  enrol this network namespace from the APPMESH_* variables\n"
+		"                         (drop-in for the App Mesh proxy-init container)\n"
+		"  status [-j]            what is loaded and attached, workloads, decision counters\n"
+		"  unload                 detach every program and remove the pins\n"
+		"\n"
+		"options (also accepted after the command):\n"
+		"  --pin-dir DIR   bpffs directory of the pins   [MESHWARP_PIN_DIR, %s]\n"
+		"  --cgroup DIR    cgroup v2 directory to attach  [MESHWARP_CGROUP, the cgroup2 root]\n"
+		"  -j, --json      JSON output\n"
+		"  -v, --verbose   more messages (twice: libbpf's and the verifier's)\n"
+		"  -h, --help      this text\n",
+		MW_DEFAULT_PIN_DIR);
+}
+
+static const struct option mw_long_opts[] = {
+	{ "pin-dir", required_argument, NULL, 'P' },
+	{ "cgroup", required_argument, NULL, 'C' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int mw_set_path(char *dst, const char *src, const char *what)
+{
+	if (mw_abspath(src, dst, PATH_MAX)) {
+		pr_warn("%s: path too long: %s\n", what, src);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+/* Parses options anywhere on the line; leaves the positional words in argv order.
+ * Returns the number of positional words or a negative errno. */
+static int mw_parse_opts(struct mw_opts *o, int argc, char **argv)
+{
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "jvh", mw_long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'P':
+			if (mw_set_path(o->pin_dir, optarg, "--pin-dir"))
+				return -EINVAL;
+			break;
+		case 'C':
+			if (mw_set_path(o->cgroup, optarg, "--cgroup"))
+				return -EINVAL;
+			break;
+		case 'j':
+			o->json = 1;
+			break;
+		case 'v':
+			if (mw_log_level < MW_LOG_TRACE)
+				mw_log_level++;
+			break;
+		case 'h':
+			mw_usage(stdout);
+			exit(MW_EXIT_OK);
+		default:
+			return -EINVAL;
+		}
+	}
+	return argc - optind;
+}
+
+int mw_opts_cgroup(struct mw_opts *o)
+{
+	if (o->cgroup[0])
+		return 0;
+	return mw_cgroup2_root(o->cgroup, sizeof(o->cgroup));
+}
+
+int main(int argc, char **argv)
+{
+	struct mw_opts o = {};
+	const char *env, *cmd;
+	int n;
+
+	mw_libbpf_logging();
+	env = getenv("MESHWARP_PIN_DIR");
+	if (mw_set_path(o.pin_dir, env && *env ? env : MW_DEFAULT_PIN_DIR, "MESHWARP_PIN_DIR"))
+		return MW_EXIT_USAGE;
+	env = getenv("MESHWARP_CGROUP");
+	if (env && *env && mw_set_path(o.cgroup, env, "MESHWARP_CGROUP"))
+		return MW_EXIT_USAGE;
+
+	n = mw_parse_opts(&o, argc, argv);
+	if (n < 0) {
+		mw_usage(stderr);
+		return MW_EXIT_USAGE;
+	}
+	if (n == 0) {
+		mw_usage(stderr);
+		return MW_EXIT_USAGE;
+	}
+	argv += optind;
+	argc = n;
+	cmd = argv[0];
+
+	if (strcmp(cmd, "init") == 0)
+		return mw_cmd_init(&o, argc, argv);
+	if (strcmp(cmd, "status") == 0)
+		return mw_cmd_status(&o, argc, argv);
+	if (strcmp(cmd, "unload") == 0)
+		return mw_cmd_unload(&o, argc, argv);
+	if (strcmp(cmd, "help") == 0) {
+		mw_usage(stdout);
+		return MW_EXIT_OK;
+	}
+	pr_warn("unknown command '%s' (meshwarp --help lists them)\n", cmd);
+	return MW_EXIT_USAGE;
+}

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "probe.h"
+#include "log.h"
+
+enum {
+	MW_F_SOCK_ADDR,
+	MW_F_SOCKOPS,
+	MW_F_SOCKOPT,
+	MW_F_SK_STORAGE,
+	MW_F_LPM,
+	MW_F_COOKIE_CONNECT,
+	MW_F_COOKIE_SOCKOPT,
+	MW_F_NR,
+};
+
+static struct mw_feature mw_features[MW_F_NR] = {
+	[MW_F_SOCK_ADDR] = { "cgroup sock_addr programs (connect4/6)", "egress interception", "4.17" },
+	[MW_F_SOCKOPS] = { "sockops programs", "publishing the original destination", "4.13" },
+	[MW_F_SOCKOPT] = { "cgroup sockopt programs", "answering SO_ORIGINAL_DST", "5.3" },
+	[MW_F_SK_STORAGE] = { "socket storage maps", "remembering the original destination", "5.2" },
+	[MW_F_LPM] = { "LPM trie maps", "address and CIDR rules", "4.11" },
+	[MW_F_COOKIE_CONNECT] = { "bpf_get_netns_cookie in cgroup/connect4", "scoping interception to enrolled namespaces", "5.7" },
+	[MW_F_COOKIE_SOCKOPT] = { "bpf_get_netns_cookie in cgroup/getsockopt", "answering SO_ORIGINAL_DST per namespace", "6.1" },
+};
+
+/* Loads `call helper(ctx); return 1;` for the program type; 1 when accepted. */
+static int mw_probe_helper(enum bpf_prog_type type, enum bpf_attach_type attach, int helper)
+{
+	struct bpf_insn insns[] = {
+		{ .code = BPF_JMP | BPF_CALL, .imm = helper },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach);
+	int fd;
+
+	fd = bpf_prog_load(type, NULL, "GPL", insns, sizeof(insns) / sizeof(insns[0]), &opts);
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
+}
+
+static int mw_probe_prog(enum bpf_prog_type type, enum bpf_attach_type attach)
+{
+	struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach);
+	int fd;
+
+	fd = bpf_prog_load(type, NULL, "GPL", insns, sizeof(insns) / sizeof(insns[0]), &opts);
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
+}
+
+const struct mw_feature *mw_features_probe(int *n)
+{
+	mw_features[MW_F_SOCK_ADDR].present =
+		mw_probe_prog(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT);
+	mw_features[MW_F_SOCKOPS].present = mw_probe_prog(BPF_PROG_TYPE_SOCK_OPS, 0);
+	mw_features[MW_F_SOCKOPT].present =
+		mw_probe_prog(BPF_PROG_TYPE_CGROUP_SOCKOPT, BPF_CGROUP_GETSOCKOPT);
+	mw_features[MW_F_SK_STORAGE].present =
+		libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SK_STORAGE, NULL) == 1;
+	mw_features[MW_F_LPM].present = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LPM_TRIE, NULL) == 1;
+	mw_features[MW_F_COOKIE_CONNECT].present =
+		mw_probe_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT,
+				BPF_FUNC_get_netns_cookie);
+	mw_features[MW_F_COOKIE_SOCKOPT].present =
+		mw_probe_helper(BPF_PROG_TYPE_CGROUP_SOCKOPT, BPF_CGROUP_GETSOCKOPT,
+				BPF_FUNC_get_netns_cookie);
+	*n = MW_F_NR;
+	return mw_features;
+}
+
+int mw_features_require(void)
+{
+	const struct mw_feature *f;
+	int i, n, missing = 0;
+
+	f = mw_features_probe(&n);
+	for (i = 0; i < n; i++) {
+		if (f[i].present)
+			continue;
+		pr_warn("kernel lacks %s (Linux %s+): no %s\n", f[i].name, f[i].since, f[i].needed_for);
+		missing++;
+	}
+	return missing ? -EOPNOTSUPP : 0;
+}

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Kernel feature probes: each loads a tiny program or creates a tiny map, since
+ * version numbers and header greps lie (backports, distribution kernels). */
+#ifndef MW_PROBE_H
+#define MW_PROBE_H
+
+struct mw_feature {
+	const char *name;	/* "bpf_get_netns_cookie in cgroup/getsockopt" */
+	const char *needed_for;	/* what meshwarp cannot do without it */
+	const char *since;	/* first mainline kernel that has it, for the message */
+	int present;
+};
+
+/* Probes every feature; returns the table and its length. */
+const struct mw_feature *mw_features_probe(int *n);
+
+/* Probes, and for every missing required feature prints which and what it breaks.
+ * Returns 0 or -EOPNOTSUPP. */
+int mw_features_require(void);
+
+#endif /* MW_PROBE_H */
