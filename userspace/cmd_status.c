@@ -83,9 +83,14 @@ static json_object *mw_json_cidrs(struct mw_dp *dp, uint64_t netns, uint32_t gen
 		struct mw_cidr c = {};
 		char buf[64];
 
+		struct mw_rule r;
+
 		first = 0;
 		k = next;
 		if (k.netns != netns || k.gen != gen)
+			continue;
+		/* Only bypass rules are "ignored"; the IPv4 guard redirects. */
+		if (bpf_map_lookup_elem(dp->map_fd[MW_MAP_CIDR], &k, &r) || r.action != MW_ACT_BYPASS)
 			continue;
 		memcpy(c.addr, k.addr, sizeof(c.addr));
 		c.prefix = (uint8_t)(k.prefixlen - MW_LPM_HDR_BITS);

@@ -22,7 +22,7 @@ struct {
 /* Enrolled workloads by netns cookie. User side writes; connect4/6 read. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MW_MAP_WORKLOADS);
+	__uint(max_entries, MW_MAX_WORKLOADS);
 	__type(key, __u64);
 	__type(value, struct mw_workload);
 } mw_wl_v1 SEC(".maps") MW_MAP;
@@ -30,7 +30,7 @@ struct {
 /* Destination-port rules per workload and generation. User side writes; connect4/6 read. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MW_MAP_PORTS);
+	__uint(max_entries, MW_MAX_PORTS);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct mw_port_key);
 	__type(value, struct mw_rule);
@@ -39,7 +39,7 @@ struct {
 /* Destination CIDR rules per workload and generation. User side writes; connect4/6 read. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, MW_MAP_CIDRS);
+	__uint(max_entries, MW_MAX_CIDRS);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct mw_lpm_key);
 	__type(value, struct mw_rule);
@@ -48,7 +48,7 @@ struct {
 /* The namespaces' own addresses (gen 0). User side writes at enrol; connect4/6 read. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, MW_MAP_LOCAL);
+	__uint(max_entries, MW_MAX_LOCAL);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct mw_lpm_key);
 	__type(value, __u32);
@@ -57,7 +57,7 @@ struct {
 /* Decision counters per workload. User side creates at enrol; BPF increments; status reads. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, MW_MAP_WORKLOADS);
+	__uint(max_entries, MW_MAX_WORKLOADS);
 	__type(key, __u64);
 	__type(value, struct mw_counters);
 } mw_ctr_v1 SEC(".maps") MW_MAP;
@@ -82,7 +82,7 @@ struct {
  * getsockopt reads (SO_ORIGINAL_DST on the sidecar's accepted socket). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MW_MAP_ORIG);
+	__uint(max_entries, MW_MAX_ORIG);
 	__type(key, struct mw_tuple);
 	__type(value, struct mw_origdst);
 } mw_orig_v1 SEC(".maps") MW_MAP;

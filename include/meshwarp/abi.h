@@ -146,11 +146,12 @@ struct mw_origdst {
 	__u32 flags;
 };
 
-#define MW_MAP_WORKLOADS	65536
-#define MW_MAP_PORTS		(1u << 20)
-#define MW_MAP_CIDRS		(1u << 20)
-#define MW_MAP_LOCAL		(1u << 16)
-#define MW_MAP_ORIG		(1u << 18)
+/* Capacities (max_entries). */
+#define MW_MAX_WORKLOADS	65536
+#define MW_MAX_PORTS		(1u << 20)
+#define MW_MAX_CIDRS		(1u << 20)
+#define MW_MAX_LOCAL		(1u << 16)
+#define MW_MAX_ORIG		(1u << 18)
 
 #ifndef __bpf__
 _Static_assert(sizeof(struct mw_meta) == 24, "mw_meta");

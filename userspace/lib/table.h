@@ -14,6 +14,7 @@
 #include <meshwarp/abi.h>
 #include "config.h"
 
+
 struct mw_port_entry {
 	struct mw_port_key key;
 	struct mw_rule rule;
@@ -26,14 +27,22 @@ struct mw_cidr_entry {
 
 struct mw_table {
 	struct mw_workload wl;		/* wl.gen is the table's generation */
-	struct mw_port_entry *ports;	/* egress ignored ports, one entry each */
+	struct mw_port_entry *ports;	/* egress ignored ports, then ingress app ports */
 	size_t n_ports;
-	struct mw_cidr_entry *cidrs;	/* egress ignored addresses, deduplicated */
+	struct mw_cidr_entry *cidrs;	/* egress ignored addresses, deduplicated, and the
+					 * IPv4 guard (see mw_table_compile) */
 	size_t n_cidrs;
 };
 
-/* Compiles cfg for the workload in network namespace `netns` into generation `gen`.
- * Returns 0 or a negative errno (-ENOMEM). */
+/*
+ * Compiles cfg for the workload in network namespace `netns` into generation `gen`.
+ * App ports become MW_DIR_INGRESS port entries (redirect to the ingress port) when
+ * an ingress port is set. IPv4 lives inside the IPv6 space (::ffff:0:0/96), so an
+ * IPv6 block that covers it (::/0 .. ::/80, ::ffff:0:0/96) would also exempt all
+ * IPv4, which iptables never did: such a table gets a guard entry at
+ * ::ffff:0:0/96 that redirects, unless the user ignored 0.0.0.0/0 itself.
+ * Returns 0 or a negative errno (-ENOMEM).
+ */
 int mw_table_compile(const struct mw_config *cfg, uint64_t netns, uint32_t gen,
 		     struct mw_table *out);
 void mw_table_free(struct mw_table *t);

@@ -1,0 +1,1018 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Unit tests for userspace/lib/table.c against a fake store: every map is an
+ * array of (key, value) in insertion order, i.e. a shadow copy of what would be
+ * in the kernel. The fake also watches the generation switch: after every write
+ * it checks that the generation the workload entry points at is complete.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "table.h"
+
+#define KEY_MAX		sizeof(struct mw_lpm_key)
+#define VAL_MAX		sizeof(struct mw_counters)
+#define NETNS_A		0x1122334455667788ull
+#define NETNS_B		0x0000000000004242ull
+#define MAX_GENS	8
+
+struct fent {
+	unsigned char key[KEY_MAX];
+	unsigned char val[VAL_MAX];
+};
+
+struct fmap {
+	size_t ksz, vsz;
+	struct fent *e;
+	size_t n, cap;
+};
+
+/* What a complete generation of the watched netns holds. */
+struct gen_want {
+	uint32_t gen;
+	size_t n_ports, n_cidrs;
+};
+
+struct fake {
+	struct fmap m[MW_MAP_NR];
+	/* failure injection: the fail_at-th update (1-based) from now returns fail_err */
+	int fail_at;
+	int fail_err;
+	int n_updates;
+	int lookup_err;
+	/* next_key given a key that is not in the map: a walk broken by deletions */
+	int walk_restarts;
+	/* generation-switch invariant on watch_netns */
+	uint64_t watch_netns;
+	struct gen_want want[MAX_GENS];
+	int n_want;
+	int violations;
+	/* first mutating operation seen, for the order of remove */
+	int first_op_map;
+	int first_op_is_remove;
+	int n_ops;
+};
+
+static void fake_init(struct fake *f)
+{
+	static const size_t ksz[MW_MAP_NR] = {
+		[MW_MAP_WL] = sizeof(uint64_t),
+		[MW_MAP_PORT] = sizeof(struct mw_port_key),
+		[MW_MAP_CIDR] = sizeof(struct mw_lpm_key),
+		[MW_MAP_LOCAL] = sizeof(struct mw_lpm_key),
+		[MW_MAP_CTR] = sizeof(uint64_t),
+	};
+	static const size_t vsz[MW_MAP_NR] = {
+		[MW_MAP_WL] = sizeof(struct mw_workload),
+		[MW_MAP_PORT] = sizeof(struct mw_rule),
+		[MW_MAP_CIDR] = sizeof(struct mw_rule),
+		[MW_MAP_LOCAL] = sizeof(__u32),
+		[MW_MAP_CTR] = sizeof(struct mw_counters),
+	};
+	int i;
+
+	memset(f, 0, sizeof(*f));
+	for (i = 0; i < MW_MAP_NR; i++) {
+		f->m[i].ksz = ksz[i];
+		f->m[i].vsz = vsz[i];
+	}
+	f->first_op_map = -1;
+}
+
+static void fake_free(struct fake *f)
+{
+	int i;
+
+	for (i = 0; i < MW_MAP_NR; i++)
+		free(f->m[i].e);
+	memset(f, 0, sizeof(*f));
+}
+
+static struct fent *fmap_find(struct fmap *m, const void *key, size_t *idx)
+{
+	size_t i;
+
+	for (i = 0; i < m->n; i++) {
+		if (!memcmp(m->e[i].key, key, m->ksz)) {
+			if (idx)
+				*idx = i;
+			return &m->e[i];
+		}
+	}
+	return NULL;
+}
+
+static uint64_t key_netns(enum mw_map_id map, const void *key)
+{
+	uint64_t netns;
+
+	switch (map) {
+	case MW_MAP_PORT:
+		return ((const struct mw_port_key *)key)->netns;
+	case MW_MAP_CIDR:
+	case MW_MAP_LOCAL:
+		return ((const struct mw_lpm_key *)key)->netns;
+	default:
+		memcpy(&netns, key, sizeof(netns));
+		return netns;
+	}
+}
+
+static uint32_t key_gen(enum mw_map_id map, const void *key)
+{
+	if (map == MW_MAP_PORT)
+		return ((const struct mw_port_key *)key)->gen;
+	return ((const struct mw_lpm_key *)key)->gen;
+}
+
+/* Entries of netns in map; of generation gen only when gen >= 0 (port and LPM maps). */
+static size_t count(struct fake *f, enum mw_map_id map, uint64_t netns, int gen)
+{
+	struct fmap *m = &f->m[map];
+	size_t i, n = 0;
+
+	for (i = 0; i < m->n; i++) {
+		if (key_netns(map, m->e[i].key) != netns)
+			continue;
+		if (gen >= 0 && key_gen(map, m->e[i].key) != (uint32_t)gen)
+			continue;
+		n++;
+	}
+	return n;
+}
+
+/* The table the workload entry points at must be exactly one complete generation. */
+static void fake_check(struct fake *f)
+{
+	struct mw_workload wl;
+	struct fent *e;
+	int i;
+
+	if (!f->n_want)
+		return;
+	e = fmap_find(&f->m[MW_MAP_WL], &f->watch_netns, NULL);
+	if (!e)
+		return;
+	memcpy(&wl, e->val, sizeof(wl));
+	for (i = 0; i < f->n_want; i++) {
+		if (f->want[i].gen != wl.gen)
+			continue;
+		if (count(f, MW_MAP_PORT, f->watch_netns, (int)wl.gen) != f->want[i].n_ports ||
+		    count(f, MW_MAP_CIDR, f->watch_netns, (int)wl.gen) != f->want[i].n_cidrs)
+			f->violations++;
+		return;
+	}
+	f->violations++;
+}
+
+static void want_gen(struct fake *f, uint32_t gen, size_t n_ports, size_t n_cidrs)
+{
+	assert_true(f->n_want < MAX_GENS);
+	f->want[f->n_want].gen = gen;
+	f->want[f->n_want].n_ports = n_ports;
+	f->want[f->n_want].n_cidrs = n_cidrs;
+	f->n_want++;
+}
+
+static void note_op(struct fake *f, enum mw_map_id map, int is_remove)
+{
+	if (!f->n_ops++) {
+		f->first_op_map = map;
+		f->first_op_is_remove = is_remove;
+	}
+}
+
+static int fake_update(void *ctx, enum mw_map_id map, const void *key, const void *val)
+{
+	struct fake *f = ctx;
+	struct fmap *m = &f->m[map];
+	struct fent *e;
+
+	assert_true(map >= 0 && map < MW_MAP_NR);
+	assert_true(val || map == MW_MAP_CTR);
+	f->n_updates++;
+	if (f->fail_at && f->n_updates == f->fail_at)
+		return f->fail_err;
+	note_op(f, map, 0);
+
+	e = fmap_find(m, key, NULL);
+	if (!e) {
+		if (m->n == m->cap) {
+			m->cap = m->cap ? m->cap * 2 : 16;
+			m->e = realloc(m->e, m->cap * sizeof(*m->e));
+			assert_non_null(m->e);
+		}
+		e = &m->e[m->n++];
+		memset(e, 0, sizeof(*e));
+		memcpy(e->key, key, m->ksz);
+	}
+	if (val)
+		memcpy(e->val, val, m->vsz);
+	fake_check(f);
+	return 0;
+}
+
+static int fake_lookup(void *ctx, enum mw_map_id map, const void *key, void *val)
+{
+	struct fake *f = ctx;
+	struct fent *e;
+
+	if (f->lookup_err)
+		return f->lookup_err;
+	e = fmap_find(&f->m[map], key, NULL);
+	if (!e)
+		return -ENOENT;
+	memcpy(val, e->val, f->m[map].vsz);
+	return 0;
+}
+
+static int fake_remove(void *ctx, enum mw_map_id map, const void *key)
+{
+	struct fake *f = ctx;
+	struct fmap *m = &f->m[map];
+	size_t i;
+
+	if (!fmap_find(m, key, &i))
+		return -ENOENT;
+	note_op(f, map, 1);
+	memmove(&m->e[i], &m->e[i + 1], (m->n - i - 1) * sizeof(*m->e));
+	m->n--;
+	fake_check(f);
+	return 0;
+}
+
+/* BPF hash semantics: an unknown key restarts the walk from the first key. */
+static int fake_next_key(void *ctx, enum mw_map_id map, const void *key, void *next)
+{
+	struct fake *f = ctx;
+	struct fmap *m = &f->m[map];
+	size_t i = 0;
+
+	if (key) {
+		if (fmap_find(m, key, &i)) {
+			i++;
+		} else {
+			f->walk_restarts++;
+			i = 0;
+		}
+	}
+	if (i >= m->n)
+		return -ENOENT;
+	memcpy(next, m->e[i].key, m->ksz);
+	return 0;
+}
+
+static const struct mw_store_ops fake_ops = {
+	.update = fake_update,
+	.lookup = fake_lookup,
+	.remove = fake_remove,
+	.next_key = fake_next_key,
+};
+
+/* Deep copy of a map, to compare before and after. */
+static void fmap_snapshot(const struct fmap *m, struct fmap *out)
+{
+	*out = *m;
+	out->e = NULL;
+	if (!m->n)
+		return;
+	out->e = malloc(m->n * sizeof(*m->e));
+	assert_non_null(out->e);
+	memcpy(out->e, m->e, m->n * sizeof(*m->e));
+	out->cap = m->n;
+}
+
+static void fmap_assert_equal(const struct fmap *a, const struct fmap *b)
+{
+	size_t i;
+
+	assert_int_equal(a->n, b->n);
+	for (i = 0; i < a->n; i++) {
+		assert_memory_equal(a->e[i].key, b->e[i].key, a->ksz);
+		assert_memory_equal(a->e[i].val, b->e[i].val, a->vsz);
+	}
+}
+
+/* Entries of one netns only, in order. */
+static void fmap_netns(const struct fmap *m, enum mw_map_id map, uint64_t netns,
+		       struct fmap *out)
+{
+	size_t i;
+
+	fmap_snapshot(m, out);
+	out->n = 0;
+	for (i = 0; i < m->n; i++)
+		if (key_netns(map, m->e[i].key) == netns)
+			out->e[out->n++] = m->e[i];
+}
+
+/* A config built by hand (not through the env parser): storage included. */
+struct test_cfg {
+	struct mw_config cfg;
+	uint16_t ports[2048];
+	struct mw_cidr cidrs[2048];
+};
+
+static void cfg_init(struct test_cfg *t, const uint16_t *ports, size_t n_ports,
+		     const char *const *cidrs, size_t n_cidrs)
+{
+	size_t i;
+
+	memset(t, 0, sizeof(*t));
+	t->cfg.has_uid = 1;
+	t->cfg.ignore_uid = 1337;
+	t->cfg.egress_port = 15001;
+	t->cfg.ingress_port = 15000;
+	t->cfg.enable_ipv6 = 1;
+	assert_true(n_ports <= 2048 && n_cidrs <= 2048);
+	for (i = 0; i < n_ports; i++)
+		t->ports[i] = ports[i];
+	for (i = 0; i < n_cidrs; i++)
+		assert_int_equal(mw_parse_cidr(cidrs[i], &t->cidrs[i]), 0);
+	t->cfg.ignored_ports = t->ports;
+	t->cfg.n_ignored_ports = n_ports;
+	t->cfg.ignored = t->cidrs;
+	t->cfg.n_ignored = n_cidrs;
+}
+
+static const uint16_t ports_a[] = { 22, 5432 };
+static const char *const cidrs_a[] = {
+	"169.254.169.254", "fd00::/8", "169.254.169.254", "10.0.0.0/8", "169.254.170.2",
+};
+static const uint16_t ports_b[] = { 22, 3306, 6379 };
+static const char *const cidrs_b[] = { "192.168.0.0/16", "2001:db8::1" };
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+static void test_compile(void **state)
+{
+	static const uint8_t v4_1[16] = { [10] = 0xff, [11] = 0xff, 169, 254, 169, 254 };
+	static const uint8_t v4_2[16] = { [10] = 0xff, [11] = 0xff, 169, 254, 170, 2 };
+	static const uint8_t v4_10[16] = { [10] = 0xff, [11] = 0xff, 10 };
+	static const uint8_t v6_fd[16] = { 0xfd };
+	static const struct {
+		const uint8_t *addr;
+		uint32_t prefixlen;
+	} want[] = {	/* sorted by (prefixlen, addr): the dedupe order */
+		{ v6_fd, MW_LPM_HDR_BITS + 8 },
+		{ v4_10, MW_LPM_HDR_BITS + MW_V4_MAPPED_BITS + 8 },
+		{ v4_1, MW_LPM_HDR_BITS + MW_V4_MAPPED_BITS + 32 },
+		{ v4_2, MW_LPM_HDR_BITS + MW_V4_MAPPED_BITS + 32 },
+	};
+	static const unsigned char rule_port[8] = { MW_ACT_BYPASS, MW_R_PORT };
+	static const unsigned char rule_addr[8] = { MW_ACT_BYPASS, MW_R_ADDR };
+	unsigned char k[32], w[24];
+	struct test_cfg tc;
+	struct mw_table t;
+	size_t i;
+
+	(void)state;
+	cfg_init(&tc, ports_a, ARRAY_SIZE(ports_a), cidrs_a, ARRAY_SIZE(cidrs_a));
+	assert_int_equal(mw_table_compile(&tc.cfg, NETNS_A, 7, &t), 0);
+
+	memset(w, 0, sizeof(w));
+	put_u32(w, 7);
+	put_u32(w + 4, MW_WL_F_ENABLED | MW_WL_F_IPV6 | MW_WL_F_HAS_UID);
+	put_u32(w + 8, 1337);
+	w[16] = 15001 >> 8;
+	w[17] = 15001 & 0xff;
+	w[18] = 15000 >> 8;
+	w[19] = 15000 & 0xff;
+	assert_memory_equal(&t.wl, w, sizeof(w));
+
+	assert_int_equal(t.n_ports, 2);
+	for (i = 0; i < t.n_ports; i++) {
+		memset(k, 0, sizeof(k));
+		put_u64(k, NETNS_A);
+		put_u32(k + 8, 7);
+		k[12] = ports_a[i] >> 8;
+		k[13] = ports_a[i] & 0xff;
+		k[14] = MW_DIR_EGRESS;
+		assert_memory_equal(&t.ports[i].key, k, sizeof(struct mw_port_key));
+		assert_memory_equal(&t.ports[i].rule, rule_port, sizeof(rule_port));
+	}
+
+	/* 169.254.169.254 twice in the config, once in the table */
+	assert_int_equal(t.n_cidrs, ARRAY_SIZE(want));
+	for (i = 0; i < t.n_cidrs; i++) {
+		memset(k, 0, sizeof(k));
+		put_u32(k, want[i].prefixlen);
+		put_u32(k + 4, 7);
+		put_u64(k + 8, NETNS_A);
+		memcpy(k + 16, want[i].addr, 16);
+		assert_memory_equal(&t.cidrs[i].key, k, sizeof(k));
+		assert_memory_equal(&t.cidrs[i].rule, rule_addr, sizeof(rule_addr));
+	}
+	assert_int_equal(t.cidrs[2].key.prefixlen, 224);
+	assert_int_equal(t.cidrs[0].key.prefixlen, 104);
+	mw_table_free(&t);
+	assert_null(t.ports);
+	mw_table_free(&t);
+}
+
+static void test_compile_flags(void **state)
+{
+	struct test_cfg tc;
+	struct mw_table t;
+
+	(void)state;
+	cfg_init(&tc, NULL, 0, NULL, 0);
+	tc.cfg.has_uid = 0;
+	tc.cfg.ignore_uid = 99;	/* not set: must not leak into the entry */
+	tc.cfg.has_gid = 1;
+	tc.cfg.ignore_gid = 0;
+	tc.cfg.enable_ipv6 = 0;
+	tc.cfg.ingress_port = 0;
+	assert_int_equal(mw_table_compile(&tc.cfg, NETNS_B, 1, &t), 0);
+	assert_int_equal(t.wl.flags, MW_WL_F_ENABLED | MW_WL_F_HAS_GID);
+	assert_int_equal(t.wl.ignore_uid, 0);
+	assert_int_equal(t.wl.ignore_gid, 0);
+	assert_int_equal(t.wl.ingress_port, 0);
+	assert_int_equal(t.wl.egress_port, htons(15001));
+	assert_int_equal(t.wl.pad, 0);
+	assert_int_equal(t.n_ports, 0);
+	assert_int_equal(t.n_cidrs, 0);
+	mw_table_free(&t);
+}
+
+static void test_compile_ingress(void **state)
+{
+	static const uint16_t app[] = { 8080, 9090 };
+	struct test_cfg tc;
+	struct mw_table t;
+	size_t i, n_in = 0;
+
+	(void)state;
+	cfg_init(&tc, ports_a, ARRAY_SIZE(ports_a), NULL, 0);
+	tc.cfg.app_ports = (uint16_t *)app;
+	tc.cfg.n_app_ports = ARRAY_SIZE(app);
+	tc.cfg.app_ports_set = 1;
+	assert_int_equal(mw_table_compile(&tc.cfg, NETNS_A, 2, &t), 0);
+	assert_int_equal(t.n_ports, ARRAY_SIZE(ports_a) + ARRAY_SIZE(app));
+	for (i = 0; i < t.n_ports; i++) {
+		if (t.ports[i].key.dir != MW_DIR_INGRESS)
+			continue;
+		assert_int_equal(ntohs(t.ports[i].key.port), app[n_in]);
+		assert_int_equal(t.ports[i].key.gen, 2);
+		assert_int_equal(t.ports[i].rule.action, MW_ACT_REDIRECT);
+		assert_int_equal(ntohs(t.ports[i].rule.port), 15000);
+		n_in++;
+	}
+	assert_int_equal(n_in, ARRAY_SIZE(app));
+	mw_table_free(&t);
+
+	/* No ingress port: app ports are not intercepted. */
+	tc.cfg.ingress_port = 0;
+	assert_int_equal(mw_table_compile(&tc.cfg, NETNS_A, 2, &t), 0);
+	assert_int_equal(t.n_ports, ARRAY_SIZE(ports_a));
+	mw_table_free(&t);
+}
+
+/* Finds the entry for cidr `s` in t; NULL when absent. */
+static const struct mw_cidr_entry *find_cidr(const struct mw_table *t, const char *s)
+{
+	struct mw_lpm_key k;
+	struct mw_cidr c;
+	size_t i;
+
+	assert_int_equal(mw_parse_cidr(s, &c), 0);
+	memset(&k, 0, sizeof(k));
+	mw_lpm_key_fill(&k, t->wl.gen, NETNS_A, &c);
+	for (i = 0; i < t->n_cidrs; i++)
+		if (!memcmp(&t->cidrs[i].key, &k, sizeof(k)))
+			return &t->cidrs[i];
+	return NULL;
+}
+
+static void test_compile_v4_guard(void **state)
+{
+	static const char *const wide[] = { "::/0", "10.0.0.0/8" };
+	static const char *const narrow[] = { "fd00::/8", "::/81" };
+	static const char *const all4[] = { "::/0", "0.0.0.0/0" };
+	const struct mw_cidr_entry *e;
+	struct test_cfg tc;
+	struct mw_table t;
+
+	(void)state;
+	/* ::/0 covers ::ffff:0:0/96: IPv4 must still be redirected, except 10/8. */
+	cfg_init(&tc, NULL, 0, wide, ARRAY_SIZE(wide));
+	assert_int_equal(mw_table_compile(&tc.cfg, NETNS_A, 1, &t), 0);
+	assert_int_equal(t.n_cidrs, 3);
+	e = find_cidr(&t, "::ffff:0.0.0.0/96");
+	assert_non_null(e);
+	assert_int_equal(e->rule.action, MW_ACT_REDIRECT);
+	e = find_cidr(&t, "10.0.0.0/8");
+	assert_non_null(e);
+	assert_int_equal(e->rule.action, MW_ACT_BYPASS);
+	mw_table_free(&t);
+
+	/* Blocks that do not cover the IPv4 space need no guard. */
+	cfg_init(&tc, NULL, 0, narrow, ARRAY_SIZE(narrow));
+	assert_int_equal(mw_table_compile(&tc.cfg, NETNS_A, 1, &t), 0);
+	assert_int_equal(t.n_cidrs, 2);
+	mw_table_free(&t);
+
+	/* The user ignored all of IPv4 too: that bypass wins, no guard. */
+	cfg_init(&tc, NULL, 0, all4, ARRAY_SIZE(all4));
+	assert_int_equal(mw_table_compile(&tc.cfg, NETNS_A, 1, &t), 0);
+	assert_int_equal(t.n_cidrs, 2);
+	e = find_cidr(&t, "0.0.0.0/0");
+	assert_non_null(e);
+	assert_int_equal(e->rule.action, MW_ACT_BYPASS);
+	mw_table_free(&t);
+}
+
+static void test_lpm_key_fill(void **state)
+{
+	struct mw_lpm_key k;
+	struct mw_cidr c;
+
+	(void)state;
+	memset(&k, 0xaa, sizeof(k));
+	assert_int_equal(mw_parse_cidr("fd00::/8", &c), 0);
+	mw_lpm_key_fill(&k, 3, NETNS_B, &c);
+	assert_int_equal(k.prefixlen, MW_LPM_HDR_BITS + 8);
+	assert_int_equal(k.gen, 3);
+	assert_int_equal(k.netns, NETNS_B);
+	assert_int_equal(k.addr[0], 0xfd);
+	assert_int_equal(k.addr[15], 0);
+}
+
+static struct mw_store store_of(struct fake *f)
+{
+	struct mw_store s = { .ops = &fake_ops, .ctx = f };
+
+	return s;
+}
+
+static void assert_wl(struct fake *f, uint64_t netns, uint32_t gen, uint32_t flags)
+{
+	struct mw_workload wl;
+
+	assert_int_equal(fake_lookup(f, MW_MAP_WL, &netns, &wl), 0);
+	assert_int_equal(wl.gen, gen);
+	assert_int_equal(wl.flags, flags);
+}
+
+/* Every port/cidr entry of netns belongs to gen and matches the compiled table. */
+static void assert_table(struct fake *f, uint64_t netns, uint32_t gen, const struct test_cfg *tc)
+{
+	struct mw_table t;
+	struct mw_rule r;
+	size_t i;
+
+	assert_int_equal(mw_table_compile(&tc->cfg, netns, gen, &t), 0);
+	assert_int_equal(count(f, MW_MAP_PORT, netns, -1), t.n_ports);
+	assert_int_equal(count(f, MW_MAP_CIDR, netns, -1), t.n_cidrs);
+	for (i = 0; i < t.n_ports; i++) {
+		assert_int_equal(fake_lookup(f, MW_MAP_PORT, &t.ports[i].key, &r), 0);
+		assert_memory_equal(&r, &t.ports[i].rule, sizeof(r));
+	}
+	for (i = 0; i < t.n_cidrs; i++) {
+		assert_int_equal(fake_lookup(f, MW_MAP_CIDR, &t.cidrs[i].key, &r), 0);
+		assert_memory_equal(&r, &t.cidrs[i].rule, sizeof(r));
+	}
+	mw_table_free(&t);
+}
+
+static void assert_local(struct fake *f, uint64_t netns, const char *addr, int present)
+{
+	struct mw_lpm_key k;
+	struct mw_cidr c;
+	__u32 v = 0;
+
+	assert_int_equal(mw_parse_cidr(addr, &c), 0);
+	mw_lpm_key_fill(&k, 0, netns, &c);
+	if (!present) {
+		assert_int_equal(fake_lookup(f, MW_MAP_LOCAL, &k, &v), -ENOENT);
+		return;
+	}
+	assert_int_equal(fake_lookup(f, MW_MAP_LOCAL, &k, &v), 0);
+	assert_int_equal(v, 1);
+}
+
+static void parse_locals(const char *const *s, size_t n, struct mw_cidr *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		assert_int_equal(mw_parse_cidr(s[i], &out[i]), 0);
+}
+
+static const char *const locals_1[] = { "127.0.0.1", "::1", "10.1.0.5", "fd00:1::5" };
+static const char *const locals_2[] = { "127.0.0.1", "::1", "10.1.0.6", "fd00:1::6" };
+
+#define FULL (MW_WL_F_ENABLED | MW_WL_F_IPV6 | MW_WL_F_HAS_UID)
+
+static void test_apply_first(void **state)
+{
+	struct mw_cidr locals[ARRAY_SIZE(locals_1)];
+	struct mw_counters ctr, zero = {};
+	struct test_cfg tc;
+	struct fake f;
+	struct mw_store s = store_of(&f);
+	uint64_t netns = NETNS_A;
+
+	(void)state;
+	fake_init(&f);
+	cfg_init(&tc, ports_a, ARRAY_SIZE(ports_a), cidrs_a, ARRAY_SIZE(cidrs_a));
+	parse_locals(locals_1, ARRAY_SIZE(locals_1), locals);
+	f.watch_netns = NETNS_A;
+	want_gen(&f, 1, 2, 4);
+
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &tc.cfg, locals, ARRAY_SIZE(locals), 1), 0);
+	assert_wl(&f, NETNS_A, 1, FULL);
+	assert_table(&f, NETNS_A, 1, &tc);
+	assert_int_equal(count(&f, MW_MAP_LOCAL, NETNS_A, 0), 4);
+	assert_local(&f, NETNS_A, "10.1.0.5", 1);
+	assert_local(&f, NETNS_A, "fd00:1::5", 1);
+	assert_int_equal(fake_lookup(&f, MW_MAP_CTR, &netns, &ctr), 0);
+	assert_memory_equal(&ctr, &zero, sizeof(ctr));
+	assert_int_equal(f.violations, 0);
+	assert_int_equal(f.walk_restarts, 0);
+	fake_free(&f);
+}
+
+static void test_apply_twice(void **state)
+{
+	struct mw_cidr locals[ARRAY_SIZE(locals_1)];
+	struct test_cfg a, b;
+	struct fake f;
+	struct mw_store s = store_of(&f);
+
+	(void)state;
+	fake_init(&f);
+	cfg_init(&a, ports_a, ARRAY_SIZE(ports_a), cidrs_a, ARRAY_SIZE(cidrs_a));
+	cfg_init(&b, ports_b, ARRAY_SIZE(ports_b), cidrs_b, ARRAY_SIZE(cidrs_b));
+	parse_locals(locals_1, ARRAY_SIZE(locals_1), locals);
+	f.watch_netns = NETNS_A;
+	want_gen(&f, 1, 2, 4);
+	want_gen(&f, 2, 3, 2);
+	want_gen(&f, 3, 2, 4);
+
+	/* another workload, which must not notice */
+	assert_int_equal(mw_workload_apply(&s, NETNS_B, &b.cfg, locals, 2, 1), 0);
+
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &a.cfg, locals, 4, 1), 0);
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &b.cfg, locals, 4, 1), 0);
+	assert_wl(&f, NETNS_A, 2, FULL);
+	assert_table(&f, NETNS_A, 2, &b);
+	assert_int_equal(count(&f, MW_MAP_PORT, NETNS_A, 1), 0);
+	assert_int_equal(count(&f, MW_MAP_CIDR, NETNS_A, 1), 0);
+
+	/* the same config again is a new generation all the same */
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &a.cfg, locals, 4, 1), 0);
+	assert_wl(&f, NETNS_A, 3, FULL);
+	assert_table(&f, NETNS_A, 3, &a);
+
+	assert_wl(&f, NETNS_B, 1, FULL);
+	assert_table(&f, NETNS_B, 1, &b);
+	assert_int_equal(count(&f, MW_MAP_LOCAL, NETNS_B, -1), 2);
+	assert_int_equal(f.m[MW_MAP_CTR].n, 2);
+	assert_int_equal(f.violations, 0);
+	assert_int_equal(f.walk_restarts, 0);
+	fake_free(&f);
+}
+
+static void test_apply_refreshes_locals(void **state)
+{
+	struct mw_cidr l1[ARRAY_SIZE(locals_1)], l2[ARRAY_SIZE(locals_2)];
+	struct fmap before, after;
+	struct test_cfg tc;
+	struct fake f;
+	struct mw_store s = store_of(&f);
+
+	(void)state;
+	fake_init(&f);
+	cfg_init(&tc, ports_a, ARRAY_SIZE(ports_a), cidrs_a, ARRAY_SIZE(cidrs_a));
+	parse_locals(locals_1, ARRAY_SIZE(locals_1), l1);
+	parse_locals(locals_2, ARRAY_SIZE(locals_2), l2);
+
+	assert_int_equal(mw_workload_apply(&s, NETNS_B, &tc.cfg, l1, 4, 1), 0);
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &tc.cfg, l1, 4, 1), 0);
+	fmap_netns(&f.m[MW_MAP_LOCAL], MW_MAP_LOCAL, NETNS_B, &before);
+
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &tc.cfg, l2, 4, 1), 0);
+	assert_int_equal(count(&f, MW_MAP_LOCAL, NETNS_A, 0), 4);
+	assert_local(&f, NETNS_A, "10.1.0.5", 0);
+	assert_local(&f, NETNS_A, "fd00:1::5", 0);
+	assert_local(&f, NETNS_A, "10.1.0.6", 1);
+	assert_local(&f, NETNS_A, "fd00:1::6", 1);
+	assert_local(&f, NETNS_A, "127.0.0.1", 1);
+	assert_local(&f, NETNS_A, "::1", 1);
+
+	/* no locals at all: every local entry of the namespace goes */
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &tc.cfg, NULL, 0, 1), 0);
+	assert_int_equal(count(&f, MW_MAP_LOCAL, NETNS_A, -1), 0);
+
+	fmap_netns(&f.m[MW_MAP_LOCAL], MW_MAP_LOCAL, NETNS_B, &after);
+	fmap_assert_equal(&before, &after);
+	assert_int_equal(f.walk_restarts, 0);
+	free(before.e);
+	free(after.e);
+	fake_free(&f);
+}
+
+static void test_apply_disabled_and_set_enabled(void **state)
+{
+	struct test_cfg tc;
+	struct mw_workload before, after;
+	struct fake f;
+	struct mw_store s = store_of(&f);
+	uint64_t netns = NETNS_A;
+
+	(void)state;
+	fake_init(&f);
+	cfg_init(&tc, ports_a, ARRAY_SIZE(ports_a), cidrs_a, ARRAY_SIZE(cidrs_a));
+
+	assert_int_equal(mw_workload_set_enabled(&s, NETNS_A, 1), -ENOENT);
+	assert_int_equal(f.m[MW_MAP_WL].n, 0);
+
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &tc.cfg, NULL, 0, 0), 0);
+	assert_wl(&f, NETNS_A, 1, FULL & ~MW_WL_F_ENABLED);
+	assert_table(&f, NETNS_A, 1, &tc);
+
+	assert_int_equal(fake_lookup(&f, MW_MAP_WL, &netns, &before), 0);
+	assert_int_equal(mw_workload_set_enabled(&s, NETNS_A, 1), 0);
+	assert_int_equal(fake_lookup(&f, MW_MAP_WL, &netns, &after), 0);
+	assert_int_equal(after.flags, FULL);
+	after.flags = before.flags;
+	assert_memory_equal(&before, &after, sizeof(before));
+	/* idempotent */
+	assert_int_equal(mw_workload_set_enabled(&s, NETNS_A, 1), 0);
+	assert_wl(&f, NETNS_A, 1, FULL);
+
+	assert_int_equal(mw_workload_set_enabled(&s, NETNS_A, 0), 0);
+	assert_wl(&f, NETNS_A, 1, FULL & ~MW_WL_F_ENABLED);
+	/* the rules are untouched by enable/disable */
+	assert_table(&f, NETNS_A, 1, &tc);
+
+	/* a re-apply decides enabled anew */
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &tc.cfg, NULL, 0, 1), 0);
+	assert_wl(&f, NETNS_A, 2, FULL);
+	fake_free(&f);
+}
+
+static void test_remove(void **state)
+{
+	struct mw_cidr locals[ARRAY_SIZE(locals_1)];
+	struct fmap before[MW_MAP_NR], after;
+	struct test_cfg a, b;
+	struct fake f;
+	struct mw_store s = store_of(&f);
+	int i;
+
+	(void)state;
+	fake_init(&f);
+	cfg_init(&a, ports_a, ARRAY_SIZE(ports_a), cidrs_a, ARRAY_SIZE(cidrs_a));
+	cfg_init(&b, ports_b, ARRAY_SIZE(ports_b), cidrs_b, ARRAY_SIZE(cidrs_b));
+	parse_locals(locals_1, ARRAY_SIZE(locals_1), locals);
+
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &a.cfg, locals, 4, 1), 0);
+	assert_int_equal(mw_workload_apply(&s, NETNS_B, &b.cfg, locals, 4, 1), 0);
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &b.cfg, locals, 4, 1), 0);
+	for (i = 0; i < MW_MAP_NR; i++)
+		fmap_netns(&f.m[i], (enum mw_map_id)i, NETNS_B, &before[i]);
+
+	f.n_ops = 0;
+	assert_int_equal(mw_workload_remove(&s, NETNS_A), 0);
+	/* interception stops before the rules go */
+	assert_int_equal(f.first_op_map, MW_MAP_WL);
+	assert_int_equal(f.first_op_is_remove, 1);
+	for (i = 0; i < MW_MAP_NR; i++) {
+		assert_int_equal(count(&f, (enum mw_map_id)i, NETNS_A, -1), 0);
+		fmap_netns(&f.m[i], (enum mw_map_id)i, NETNS_B, &after);
+		fmap_assert_equal(&before[i], &after);
+		assert_int_equal(after.n, f.m[i].n);	/* nothing but B is left */
+		free(after.e);
+		free(before[i].e);
+	}
+
+	/* absent is not an error */
+	assert_int_equal(mw_workload_remove(&s, NETNS_A), 0);
+	assert_int_equal(mw_workload_remove(&s, 0x99), 0);
+	assert_int_equal(f.walk_restarts, 0);
+	fake_free(&f);
+}
+
+/*
+ * Fail the apply of a new config at every update it makes, one at a time: the old
+ * generation stays in force, with exactly its entries, and nothing of the new one
+ * is left behind. Then the apply goes through.
+ */
+static void test_apply_failure_keeps_old(void **state)
+{
+	struct mw_cidr locals[ARRAY_SIZE(locals_1)];
+	struct fmap port0, cidr0, wl0, now;
+	struct test_cfg a, b;
+	struct fake f;
+	struct mw_store s = store_of(&f);
+	int at, ret, failures = 0;
+
+	(void)state;
+	fake_init(&f);
+	cfg_init(&a, ports_a, ARRAY_SIZE(ports_a), cidrs_a, ARRAY_SIZE(cidrs_a));
+	cfg_init(&b, ports_b, ARRAY_SIZE(ports_b), cidrs_b, ARRAY_SIZE(cidrs_b));
+	parse_locals(locals_1, ARRAY_SIZE(locals_1), locals);
+	f.watch_netns = NETNS_A;
+	want_gen(&f, 1, 2, 4);
+	want_gen(&f, 2, 3, 2);
+
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &a.cfg, locals, 4, 1), 0);
+	fmap_snapshot(&f.m[MW_MAP_PORT], &port0);
+	fmap_snapshot(&f.m[MW_MAP_CIDR], &cidr0);
+	fmap_snapshot(&f.m[MW_MAP_WL], &wl0);
+
+	for (at = 1;; at++) {
+		f.n_updates = 0;
+		f.fail_at = at;
+		f.fail_err = -E2BIG;
+		ret = mw_workload_apply(&s, NETNS_A, &b.cfg, locals, 4, 1);
+		if (!ret)
+			break;
+		failures++;
+		assert_int_equal(ret, -E2BIG);
+		assert_wl(&f, NETNS_A, 1, FULL);
+		fmap_snapshot(&f.m[MW_MAP_PORT], &now);
+		fmap_assert_equal(&port0, &now);
+		free(now.e);
+		fmap_snapshot(&f.m[MW_MAP_CIDR], &now);
+		fmap_assert_equal(&cidr0, &now);
+		free(now.e);
+		fmap_snapshot(&f.m[MW_MAP_WL], &now);
+		fmap_assert_equal(&wl0, &now);
+		free(now.e);
+		assert_int_equal(count(&f, MW_MAP_PORT, NETNS_A, 2), 0);
+		assert_int_equal(count(&f, MW_MAP_CIDR, NETNS_A, 2), 0);
+	}
+	/* 3 ports + 2 cidrs + 4 locals + counters + the switch */
+	assert_int_equal(failures, 3 + 2 + 4 + 1 + 1);
+	f.fail_at = 0;
+	assert_wl(&f, NETNS_A, 2, FULL);
+	assert_table(&f, NETNS_A, 2, &b);
+	assert_int_equal(f.violations, 0);
+	assert_int_equal(f.walk_restarts, 0);
+
+	/* a failing lookup of the entry in force writes nothing */
+	f.lookup_err = -EIO;
+	f.n_ops = 0;
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &a.cfg, locals, 4, 1), -EIO);
+	assert_int_equal(f.n_ops, 0);
+	f.lookup_err = 0;
+
+	free(port0.e);
+	free(cidr0.e);
+	free(wl0.e);
+	fake_free(&f);
+}
+
+/* Generation numbers wrap past 0: 0 is the locals' generation. */
+static void test_gen_wrap(void **state)
+{
+	struct mw_workload wl = {};
+	struct mw_port_key pk = {};
+	struct mw_rule r = { MW_ACT_BYPASS, MW_R_PORT, 0, 0 };
+	struct test_cfg tc;
+	struct fake f;
+	struct mw_store s = store_of(&f);
+	uint64_t netns = NETNS_A;
+
+	(void)state;
+	fake_init(&f);
+	cfg_init(&tc, ports_b, ARRAY_SIZE(ports_b), cidrs_b, ARRAY_SIZE(cidrs_b));
+	wl.gen = 0xffffffffu;
+	wl.flags = FULL;
+	pk.netns = NETNS_A;
+	pk.gen = 0xffffffffu;
+	pk.port = htons(443);
+	assert_int_equal(fake_update(&f, MW_MAP_WL, &netns, &wl), 0);
+	assert_int_equal(fake_update(&f, MW_MAP_PORT, &pk, &r), 0);
+
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &tc.cfg, NULL, 0, 1), 0);
+	assert_wl(&f, NETNS_A, 1, FULL);
+	assert_table(&f, NETNS_A, 1, &tc);
+	assert_int_equal(fake_lookup(&f, MW_MAP_PORT, &pk, &r), -ENOENT);
+	fake_free(&f);
+}
+
+/* An agent that died between writing a generation and switching to it left entries of
+ * the generation the next apply will use: they must not join the new table. */
+static void test_leftovers_of_crashed_apply(void **state)
+{
+	struct mw_port_key pk = {};
+	struct mw_lpm_key ck;
+	struct mw_rule r = { MW_ACT_BYPASS, MW_R_PORT, 0, 0 };
+	struct mw_cidr c;
+	struct test_cfg a, b;
+	struct fake f;
+	struct mw_store s = store_of(&f);
+
+	(void)state;
+	fake_init(&f);
+	cfg_init(&a, ports_a, ARRAY_SIZE(ports_a), cidrs_a, ARRAY_SIZE(cidrs_a));
+	cfg_init(&b, ports_b, ARRAY_SIZE(ports_b), cidrs_b, ARRAY_SIZE(cidrs_b));
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &a.cfg, NULL, 0, 1), 0);
+
+	pk.netns = NETNS_A;
+	pk.gen = 2;
+	pk.port = htons(443);
+	assert_int_equal(fake_update(&f, MW_MAP_PORT, &pk, &r), 0);
+	assert_int_equal(mw_parse_cidr("0.0.0.0/0", &c), 0);
+	mw_lpm_key_fill(&ck, 2, NETNS_A, &c);
+	r.reason = MW_R_ADDR;
+	assert_int_equal(fake_update(&f, MW_MAP_CIDR, &ck, &r), 0);
+
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &b.cfg, NULL, 0, 1), 0);
+	assert_wl(&f, NETNS_A, 2, FULL);
+	assert_table(&f, NETNS_A, 2, &b);
+	assert_int_equal(fake_lookup(&f, MW_MAP_PORT, &pk, &r), -ENOENT);
+	assert_int_equal(fake_lookup(&f, MW_MAP_CIDR, &ck, &r), -ENOENT);
+	assert_int_equal(f.walk_restarts, 0);
+	fake_free(&f);
+}
+
+/* No 15-entry limit anywhere: 500 ports and 1000 blocks, applied twice. */
+static void test_apply_large(void **state)
+{
+	struct test_cfg *a, *b;
+	uint16_t ports[500];
+	char *cidr_buf, *cidrs[1000];
+	struct fake f;
+	struct mw_store s = store_of(&f);
+	size_t i;
+
+	(void)state;
+	a = malloc(sizeof(*a));
+	b = malloc(sizeof(*b));
+	cidr_buf = malloc(1000 * 32);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_non_null(cidr_buf);
+	for (i = 0; i < 500; i++)
+		ports[i] = (uint16_t)(1000 + i);
+	for (i = 0; i < 1000; i++) {
+		cidrs[i] = cidr_buf + i * 32;
+		if (i % 2)
+			snprintf(cidrs[i], 32, "2001:db8:%zx::/48", i);
+		else
+			snprintf(cidrs[i], 32, "10.%zu.%zu.0/24", i / 256, i % 256);
+	}
+	fake_init(&f);
+	cfg_init(a, ports, 500, (const char *const *)cidrs, 1000);
+	cfg_init(b, ports, 250, (const char *const *)cidrs + 500, 500);
+	f.watch_netns = NETNS_A;
+	want_gen(&f, 1, 500, 1000);
+	want_gen(&f, 2, 250, 500);
+
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &a->cfg, NULL, 0, 1), 0);
+	assert_table(&f, NETNS_A, 1, a);
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &b->cfg, NULL, 0, 1), 0);
+	assert_table(&f, NETNS_A, 2, b);
+	assert_int_equal(f.violations, 0);
+	assert_int_equal(f.walk_restarts, 0);
+	fake_free(&f);
+	free(a);
+	free(b);
+	free(cidr_buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_compile),
+		cmocka_unit_test(test_compile_flags),
+		cmocka_unit_test(test_compile_ingress),
+		cmocka_unit_test(test_compile_v4_guard),
+		cmocka_unit_test(test_lpm_key_fill),
+		cmocka_unit_test(test_apply_first),
+		cmocka_unit_test(test_apply_twice),
+		cmocka_unit_test(test_apply_refreshes_locals),
+		cmocka_unit_test(test_apply_disabled_and_set_enabled),
+		cmocka_unit_test(test_remove),
+		cmocka_unit_test(test_apply_failure_keeps_old),
+		cmocka_unit_test(test_gen_wrap),
+		cmocka_unit_test(test_leftovers_of_crashed_apply),
+		cmocka_unit_test(test_apply_large),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,426 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Workload rule tables and their generation switch. The BPF side reads the
+ * workload entry first and looks rules up under its gen, so writing a whole new
+ * generation, then flipping mw_wl_v1 in one update, then deleting the old one
+ * means every connection is decided by exactly one complete table.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "table.h"
+
+/* A local address is a fact of the namespace, not of a config: it has no generation. */
+#define MW_LOCAL_GEN	0
+#define MW_LOCAL_VAL	1u
+
+void mw_lpm_key_fill(struct mw_lpm_key *k, uint32_t gen, uint64_t netns, const struct mw_cidr *c)
+{
+	memset(k, 0, sizeof(*k));
+	k->prefixlen = MW_LPM_HDR_BITS + c->prefix;
+	k->gen = gen;
+	k->netns = netns;
+	memcpy(k->addr, c->addr, MW_ADDR_LEN);
+}
+
+static int cmp_cidr_entry(const void *a, const void *b)
+{
+	const struct mw_cidr_entry *x = a, *y = b;
+
+	return memcmp(&x->key, &y->key, sizeof(x->key));
+}
+
+/* ::ffff:0:0/96, where IPv4 lives in the 128-bit space. */
+static const struct mw_cidr mw_v4_space = {
+	.addr = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff },
+	.prefix = MW_V4_MAPPED_BITS,
+	.is_v4 = 1,
+};
+
+/* Whether an IPv6 block contains the whole IPv4-mapped range. */
+static int mw_cidr_covers_v4(const struct mw_cidr *c)
+{
+	unsigned int bit;
+
+	if (c->prefix > MW_V4_MAPPED_BITS)
+		return 0;
+	for (bit = 0; bit < c->prefix; bit++) {
+		unsigned int mask = 0x80u >> (bit % 8);
+
+		if ((c->addr[bit / 8] & mask) != (mw_v4_space.addr[bit / 8] & mask))
+			return 0;
+	}
+	return 1;
+}
+
+int mw_table_compile(const struct mw_config *cfg, uint64_t netns, uint32_t gen,
+		     struct mw_table *out)
+{
+	struct mw_table t = {};
+	size_t i, o, n, n_in;
+	int ret = 0, need_guard = 0, have_v4_all = 0;
+
+	t.wl.gen = gen;
+	t.wl.flags = MW_WL_F_ENABLED;
+	if (cfg->enable_ipv6)
+		t.wl.flags |= MW_WL_F_IPV6;
+	if (cfg->has_uid) {
+		t.wl.flags |= MW_WL_F_HAS_UID;
+		t.wl.ignore_uid = cfg->ignore_uid;
+	}
+	if (cfg->has_gid) {
+		t.wl.flags |= MW_WL_F_HAS_GID;
+		t.wl.ignore_gid = cfg->ignore_gid;
+	}
+	t.wl.egress_port = htons(cfg->egress_port);
+	t.wl.ingress_port = htons(cfg->ingress_port);
+
+	n_in = cfg->ingress_port ? cfg->n_app_ports : 0;
+	if (cfg->n_ignored_ports + n_in) {
+		t.ports = calloc(cfg->n_ignored_ports + n_in, sizeof(*t.ports));
+		if (!t.ports) {
+			ret = -ENOMEM;
+			goto cleanup;
+		}
+	}
+	for (i = 0; i < cfg->n_ignored_ports; i++) {
+		struct mw_port_entry *e = &t.ports[t.n_ports++];
+
+		e->key.netns = netns;
+		e->key.gen = gen;
+		e->key.port = htons(cfg->ignored_ports[i]);
+		e->key.dir = MW_DIR_EGRESS;
+		e->rule.action = MW_ACT_BYPASS;
+		e->rule.reason = MW_R_PORT;
+	}
+	for (i = 0; i < n_in; i++) {
+		struct mw_port_entry *e = &t.ports[t.n_ports++];
+
+		e->key.netns = netns;
+		e->key.gen = gen;
+		e->key.port = htons(cfg->app_ports[i]);
+		e->key.dir = MW_DIR_INGRESS;
+		e->rule.action = MW_ACT_REDIRECT;
+		e->rule.reason = MW_R_REDIRECT;
+		e->rule.port = htons(cfg->ingress_port);
+	}
+
+	t.cidrs = calloc(cfg->n_ignored + 1, sizeof(*t.cidrs));
+	if (!t.cidrs) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	for (i = 0; i < cfg->n_ignored; i++) {
+		struct mw_cidr_entry *e = &t.cidrs[i];
+
+		mw_lpm_key_fill(&e->key, gen, netns, &cfg->ignored[i]);
+		e->rule.action = MW_ACT_BYPASS;
+		e->rule.reason = MW_R_ADDR;
+		if (!cfg->ignored[i].is_v4 && mw_cidr_covers_v4(&cfg->ignored[i]))
+			need_guard = 1;
+		if (cfg->ignored[i].is_v4 && cfg->ignored[i].prefix == MW_V4_MAPPED_BITS)
+			have_v4_all = 1;
+	}
+	n = cfg->n_ignored;
+	if (need_guard && !have_v4_all) {
+		struct mw_cidr_entry *e = &t.cidrs[n++];
+
+		mw_lpm_key_fill(&e->key, gen, netns, &mw_v4_space);
+		e->rule.action = MW_ACT_REDIRECT;
+		e->rule.reason = MW_R_REDIRECT;
+	}
+	/* Sorted so that identical blocks are adjacent: keys are fully zeroed, so bytes compare. */
+	if (n) {
+		qsort(t.cidrs, n, sizeof(*t.cidrs), cmp_cidr_entry);
+		for (i = 1, o = 1; i < n; i++)
+			if (cmp_cidr_entry(&t.cidrs[i], &t.cidrs[o - 1]))
+				t.cidrs[o++] = t.cidrs[i];
+		t.n_cidrs = o;
+	}
+
+	*out = t;
+	return 0;
+cleanup:
+	mw_table_free(&t);
+	return ret;
+}
+
+void mw_table_free(struct mw_table *t)
+{
+	if (!t)
+		return;
+	free(t->ports);
+	free(t->cidrs);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Keys collected from a map before deleting them: deleting while walking next_key
+ * restarts or skips the walk on BPF hash maps and LPM tries. */
+struct key_list {
+	unsigned char *keys;
+	size_t n, cap, size;
+};
+
+static int key_list_add(struct key_list *l, const void *key)
+{
+	unsigned char *p;
+	size_t ncap;
+
+	if (l->n == l->cap) {
+		if (l->cap > SIZE_MAX / 2 / l->size)
+			return -ENOMEM;
+		ncap = l->cap ? l->cap * 2 : 64;
+		p = realloc(l->keys, ncap * l->size);
+		if (!p)
+			return -ENOMEM;
+		l->keys = p;
+		l->cap = ncap;
+	}
+	memcpy(l->keys + l->n * l->size, key, l->size);
+	l->n++;
+	return 0;
+}
+
+static size_t map_key_size(enum mw_map_id map)
+{
+	switch (map) {
+	case MW_MAP_PORT:
+		return sizeof(struct mw_port_key);
+	case MW_MAP_CIDR:
+	case MW_MAP_LOCAL:
+		return sizeof(struct mw_lpm_key);
+	default:
+		return sizeof(uint64_t);
+	}
+}
+
+/* Which keys of a netns to select: any generation, only `gen`, or all but `gen`. */
+enum gen_match {
+	GEN_ANY,
+	GEN_EQ,
+	GEN_NE,
+};
+
+struct key_filter {
+	uint64_t netns;
+	uint32_t gen;
+	enum gen_match match;
+	/* MW_MAP_LOCAL: keys to keep (the current local addresses) */
+	const struct mw_lpm_key *keep;
+	size_t n_keep;
+};
+
+static int key_selected(enum mw_map_id map, const void *key, const struct key_filter *f)
+{
+	uint64_t netns;
+	uint32_t gen;
+	size_t i;
+
+	if (map == MW_MAP_PORT) {
+		const struct mw_port_key *k = key;
+
+		netns = k->netns;
+		gen = k->gen;
+	} else {
+		const struct mw_lpm_key *k = key;
+
+		netns = k->netns;
+		gen = k->gen;
+	}
+	if (netns != f->netns)
+		return 0;
+	if ((f->match == GEN_EQ && gen != f->gen) || (f->match == GEN_NE && gen == f->gen))
+		return 0;
+	for (i = 0; i < f->n_keep; i++)
+		if (!memcmp(key, &f->keep[i], sizeof(f->keep[i])))
+			return 0;
+	return 1;
+}
+
+/* Deletes every key of `map` selected by f. Absent keys are not an error. */
+static int delete_selected(struct mw_store *s, enum mw_map_id map, const struct key_filter *f)
+{
+	struct key_list l = { .size = map_key_size(map) };
+	unsigned char cur[sizeof(struct mw_lpm_key)], next[sizeof(struct mw_lpm_key)];
+	const void *prev = NULL;
+	size_t i;
+	int ret, err;
+
+	for (;;) {
+		ret = s->ops->next_key(s->ctx, map, prev, next);
+		if (ret == -ENOENT)
+			break;
+		if (ret)
+			goto cleanup;
+		if (key_selected(map, next, f)) {
+			ret = key_list_add(&l, next);
+			if (ret)
+				goto cleanup;
+		}
+		memcpy(cur, next, l.size);
+		prev = cur;
+	}
+
+	ret = 0;
+	for (i = 0; i < l.n; i++) {
+		err = s->ops->remove(s->ctx, map, l.keys + i * l.size);
+		if (err && err != -ENOENT && !ret)
+			ret = err;
+	}
+cleanup:
+	free(l.keys);
+	return ret;
+}
+
+/* Undoes the rules of a generation that never got switched in. Best effort. */
+static void rollback(struct mw_store *s, const struct mw_table *t, size_t n_ports,
+		     size_t n_cidrs)
+{
+	size_t i;
+
+	for (i = 0; i < n_ports; i++)
+		s->ops->remove(s->ctx, MW_MAP_PORT, &t->ports[i].key);
+	for (i = 0; i < n_cidrs; i++)
+		s->ops->remove(s->ctx, MW_MAP_CIDR, &t->cidrs[i].key);
+}
+
+static int apply_locals(struct mw_store *s, uint64_t netns, const struct mw_cidr *locals,
+			size_t n_locals)
+{
+	struct key_filter f = { .netns = netns, .gen = MW_LOCAL_GEN, .match = GEN_ANY };
+	struct mw_lpm_key *keys = NULL;
+	const __u32 val = MW_LOCAL_VAL;
+	size_t i;
+	int ret = 0;
+
+	if (n_locals) {
+		keys = calloc(n_locals, sizeof(*keys));
+		if (!keys)
+			return -ENOMEM;
+	}
+	for (i = 0; i < n_locals; i++) {
+		mw_lpm_key_fill(&keys[i], MW_LOCAL_GEN, netns, &locals[i]);
+		ret = s->ops->update(s->ctx, MW_MAP_LOCAL, &keys[i], &val);
+		if (ret)
+			goto cleanup;
+	}
+	f.keep = keys;
+	f.n_keep = n_locals;
+	ret = delete_selected(s, MW_MAP_LOCAL, &f);
+cleanup:
+	free(keys);
+	return ret;
+}
+
+int mw_workload_apply(struct mw_store *s, uint64_t netns, const struct mw_config *cfg,
+		      const struct mw_cidr *locals, size_t n_locals, int enabled)
+{
+	struct key_filter f = { .netns = netns };
+	struct mw_workload old = {};
+	struct mw_table t = {};
+	size_t np = 0, nc = 0;
+	uint32_t gen = 0;
+	int ret;
+
+	ret = s->ops->lookup(s->ctx, MW_MAP_WL, &netns, &old);
+	if (!ret)
+		gen = old.gen;
+	else if (ret != -ENOENT)
+		return ret;
+	gen++;
+	if (!gen)	/* 0 is the locals' generation and never a table's */
+		gen = 1;
+
+	ret = mw_table_compile(cfg, netns, gen, &t);
+	if (ret)
+		return ret;
+	if (!enabled)
+		t.wl.flags &= ~MW_WL_F_ENABLED;
+
+	/* Leftovers of an apply that died before its switch carry this gen: clear them so
+	 * that the new generation is exactly the compiled table. */
+	f.gen = gen;
+	f.match = GEN_EQ;
+	ret = delete_selected(s, MW_MAP_PORT, &f);
+	if (!ret)
+		ret = delete_selected(s, MW_MAP_CIDR, &f);
+	if (ret)
+		goto cleanup;
+
+	for (np = 0; np < t.n_ports; np++) {
+		ret = s->ops->update(s->ctx, MW_MAP_PORT, &t.ports[np].key, &t.ports[np].rule);
+		if (ret)
+			goto undo;
+	}
+	for (nc = 0; nc < t.n_cidrs; nc++) {
+		ret = s->ops->update(s->ctx, MW_MAP_CIDR, &t.cidrs[nc].key, &t.cidrs[nc].rule);
+		if (ret)
+			goto undo;
+	}
+	ret = apply_locals(s, netns, locals, n_locals);
+	if (ret)
+		goto undo;
+	ret = s->ops->update(s->ctx, MW_MAP_CTR, &netns, NULL);
+	if (ret)
+		goto undo;
+
+	/* The switch: from here on the new generation decides. */
+	ret = s->ops->update(s->ctx, MW_MAP_WL, &netns, &t.wl);
+	if (ret)
+		goto undo;
+
+	/* A failure from here on leaves the new table in force and unreachable old rules
+	 * behind; the next apply removes them. */
+	f.match = GEN_NE;
+	ret = delete_selected(s, MW_MAP_PORT, &f);
+	if (!ret)
+		ret = delete_selected(s, MW_MAP_CIDR, &f);
+	goto cleanup;
+undo:
+	rollback(s, &t, np, nc);
+cleanup:
+	mw_table_free(&t);
+	return ret;
+}
+
+int mw_workload_set_enabled(struct mw_store *s, uint64_t netns, int enabled)
+{
+	struct mw_workload wl = {};
+	int ret;
+
+	ret = s->ops->lookup(s->ctx, MW_MAP_WL, &netns, &wl);
+	if (ret)
+		return ret;
+	if (enabled)
+		wl.flags |= MW_WL_F_ENABLED;
+	else
+		wl.flags &= ~MW_WL_F_ENABLED;
+	return s->ops->update(s->ctx, MW_MAP_WL, &netns, &wl);
+}
+
+int mw_workload_remove(struct mw_store *s, uint64_t netns)
+{
+	static const enum mw_map_id maps[] = { MW_MAP_PORT, MW_MAP_CIDR, MW_MAP_LOCAL };
+	struct key_filter f = { .netns = netns, .match = GEN_ANY };
+	int ret, err;
+	size_t i;
+
+	/* The workload entry first: interception stops before its rules go. */
+	ret = s->ops->remove(s->ctx, MW_MAP_WL, &netns);
+	if (ret == -ENOENT)
+		ret = 0;
+	else if (ret)
+		return ret;
+
+	for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		err = delete_selected(s, maps[i], &f);
+		if (err && !ret)
+			ret = err;
+	}
+	err = s->ops->remove(s->ctx, MW_MAP_CTR, &netns);
+	if (err && err != -ENOENT && !ret)
+		ret = err;
+	return ret;
+}
