@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mwt-server: a test upstream.
+ *
+ *   mwt-server [-4|-6|-d] -p PORT -n NAME
+ *
+ * -4 binds 0.0.0.0, -6 binds [::] with IPV6_V6ONLY=1, -d (default) binds [::] dual-stack.
+ * Writes "UPSTREAM <NAME> local=<addr:port>" and a newline to each client, then closes.
+ * The local address is the accepted socket's, as the kernel reports it ("a.b.c.d:port" or
+ * "[addr6]:port", v4-mapped included), i.e. where the client's connection really landed.
+ * Prints "ready" on stdout once listening. SIGTERM/SIGINT exit 0.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* strerrorname_np, accept4 */
+#endif
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum bind_mode { BIND_V4, BIND_V6ONLY, BIND_DUAL };
+
+static void on_term(int sig)
+{
+	(void)sig;
+	_exit(0);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: mwt-server [-4|-6|-d] -p PORT -n NAME\n");
+	exit(2);
+}
+
+static int parse_port(const char *s)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *s == '\0' || *end != '\0' || v == 0 || v > 65535)
+		return -1;
+	return (int)v;
+}
+
+static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
+		snprintf(buf, len, "%s:%u", a, ntohs(sin->sin_port));
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
+		snprintf(buf, len, "[%s]:%u", a, ntohs(sin6->sin6_port));
+	} else {
+		snprintf(buf, len, "family-%d", ss->ss_family);
+	}
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	enum bind_mode mode = BIND_DUAL;
+	struct sockaddr_storage ss = {};
+	struct sigaction sa = {};
+	const char *name = NULL;
+	int port = -1, one = 1, v6only, fd, opt;
+	socklen_t sl;
+
+	while ((opt = getopt(argc, argv, "46dp:n:")) != -1) {
+		switch (opt) {
+		case '4': mode = BIND_V4; break;
+		case '6': mode = BIND_V6ONLY; break;
+		case 'd': mode = BIND_DUAL; break;
+		case 'p':
+			port = parse_port(optarg);
+			if (port < 0) {
+				fprintf(stderr, "mwt-server: -p %s: not a port in 1..65535\n",
+					optarg);
+				exit(2);
+			}
+			break;
+		case 'n': name = optarg; break;
+		default: usage();
+		}
+	}
+	if (port < 0 || !name || optind != argc)
+		usage();
+
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (mode == BIND_V4) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_ANY);
+		sin->sin_port = htons((uint16_t)port);
+		sl = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_addr = in6addr_any;
+		sin6->sin6_port = htons((uint16_t)port);
+		sl = sizeof(*sin6);
+	}
+
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		fprintf(stderr, "mwt-server: socket: %s\n", strerror(errno));
+		exit(1);
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (mode != BIND_V4) {
+		v6only = mode == BIND_V6ONLY;
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) < 0) {
+			fprintf(stderr, "mwt-server: IPV6_V6ONLY: %s\n", strerror(errno));
+			exit(1);
+		}
+	}
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 128) < 0) {
+		fprintf(stderr, "mwt-server: bind/listen port %d: %s\n", port, strerror(errno));
+		exit(1);
+	}
+	printf("ready\n");
+	fflush(stdout);
+
+	for (;;) {
+		struct sockaddr_storage local = {};
+		char addr[INET6_ADDRSTRLEN + 16], line[512];
+		int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+		int n;
+
+		if (cfd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			fprintf(stderr, "mwt-server: accept: %s\n", strerror(errno));
+			exit(1);
+		}
+		sl = sizeof(local);
+		if (getsockname(cfd, (struct sockaddr *)&local, &sl) < 0)
+			snprintf(addr, sizeof(addr), "ERR:%d", errno);
+		else
+			format_addr(&local, addr, sizeof(addr));
+		n = snprintf(line, sizeof(line), "UPSTREAM %s local=%s\n", name, addr);
+		if (n >= (int)sizeof(line))
+			n = sizeof(line) - 1;
+		write_all(cfd, line, (size_t)n);
+		close(cfd);
+	}
+}
