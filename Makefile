@@ -23,18 +23,24 @@ MULTIARCH	:= $(shell $(CC) -print-multiarch 2>/dev/null)
 BPF_CFLAGS	:= -g -O2 -target bpf -mcpu=v3 -Wall -Wextra -Werror -Wno-unused-parameter \
 		   -Iinclude $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
 
+# -Wformat-truncation cannot see that a path helper checks snprintf's result
+# after inlining; paths are checked by mw_join/mw_path instead.
 WARNINGS	:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-		   -Wpointer-arith -Wformat=2 -Wno-unused-parameter
+		   -Wpointer-arith -Wformat=2 -Wno-unused-parameter -Wno-format-truncation
 CFLAGS		?= -O2 -g
 CFLAGS		+= -std=gnu11 $(WARNINGS)
 CPPFLAGS	+= -D_GNU_SOURCE -Iinclude -Iuserspace/lib -Iuserspace -I$(BUILD)/bpf -MMD -MP
 BPF_LIBS	:= $(shell $(PKG_CONFIG) --libs libbpf 2>/dev/null || echo -lbpf) -lelf -lz
 JSON_LIBS	:= $(shell $(PKG_CONFIG) --libs json-c 2>/dev/null || echo -ljson-c)
 
-BPF_SRCS	:= $(wildcard bpf/*.bpf.c)
-BPF_OBJS	:= $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+# The node-wide object (cgroup hooks) is linked from its per-family sources; the
+# per-namespace object (sk_lookup, one instance per enrolled namespace) stands alone.
+BPF_NODE_SRCS	:= bpf/sock_addr.bpf.c bpf/sockops.bpf.c bpf/sockopt.bpf.c
+BPF_NS_SRCS	:= bpf/sk_lookup.bpf.c
+BPF_OBJS	:= $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_NODE_SRCS) $(BPF_NS_SRCS))
+BPF_NODE_OBJS	:= $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_NODE_SRCS))
 BPF_OBJ		:= $(BUILD)/bpf/meshwarp.bpf.o
-SKEL		:= $(BUILD)/bpf/meshwarp.skel.h
+SKELS		:= $(BUILD)/bpf/meshwarp.skel.h $(BUILD)/bpf/meshwarp_lookup.skel.h
 
 LIB_SRCS	:= $(wildcard userspace/lib/*.c)
 LIB_OBJS	:= $(patsubst userspace/%.c,$(BUILD)/%.o,$(LIB_SRCS))
@@ -60,13 +66,17 @@ $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c
 	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@
 
 # The per-family objects become one object (one skeleton, one set of maps).
-$(BPF_OBJ): $(BPF_OBJS)
+$(BPF_OBJ): $(BPF_NODE_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(BPFTOOL) gen object $@ $^
 
-$(SKEL): $(BPF_OBJ)
+$(BUILD)/bpf/meshwarp.skel.h: $(BPF_OBJ)
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name meshwarp_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/bpf/meshwarp_lookup.skel.h: $(BUILD)/bpf/sk_lookup.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name meshwarp_lookup > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/lib/%.o: userspace/lib/%.c
 	$(call msg,CC,$@)
@@ -77,7 +87,7 @@ $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/app/%.o: userspace/%.c $(SKEL)
+$(BUILD)/app/%.o: userspace/%.c $(SKELS)
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * sockops: publishes the original destination of a redirected connection under
- * its client->sidecar tuple once the connection is established, so that the
- * sidecar's SO_ORIGINAL_DST can be answered, and withdraws it when the client
- * socket closes.
+ * sockops: carries the original destination of a redirected connection from
+ * the client's socket to the sidecar's accepted socket (through mw_orig_v1,
+ * keyed by the tuple both ends share), and registers the sidecar's ingress
+ * listener for sk_lookup.
  */
 #include "lib/maps.bpf.h"
 #include "lib/addr.bpf.h"
@@ -44,6 +44,7 @@ static __always_inline int mw_tuple_from_skops(struct mw_tuple *t, struct bpf_so
 	return 0;
 }
 
+/* The client's side of a redirected connection is up: publish its tuple. */
 static __always_inline void mw_publish(struct bpf_sock_ops *skops)
 {
 	struct mw_origdst od = {};
@@ -54,33 +55,87 @@ static __always_inline void mw_publish(struct bpf_sock_ops *skops)
 	if (!sk)
 		return;
 	so = bpf_sk_storage_get(&mw_sko_v1, sk, 0, 0);
-	if (!so)
+	if (!so || (so->flags & MW_SKO_F_SIDECAR))
 		return;
 	if (mw_tuple_from_skops(&t, skops, so->netns))
 		return;
 	__builtin_memcpy(od.addr, so->addr, MW_ADDR_LEN);
 	od.port = so->port;
-	if (bpf_map_update_elem(&mw_orig_v1, &t, &od, BPF_ANY)) {
+	if (bpf_map_update_elem(&mw_orig_v1, &t, &od, BPF_ANY))
 		mw_stat_inc(MW_S_ORIG_UPDATE_ERR);
-		return;
-	}
-	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
-static __always_inline void mw_withdraw(struct bpf_sock_ops *skops)
+/*
+ * The sidecar's side is up (the client's side always is by then: the client
+ * publishes before it sends the ACK that completes this side). Move the
+ * original destination from the tuple map into this socket's storage, where
+ * getsockopt finds it for as long as the socket lives.
+ */
+static __always_inline void mw_adopt(struct bpf_sock_ops *skops)
 {
-	struct mw_tuple t = {};
+	struct mw_tuple t = {}, r = {};
+	struct mw_origdst *od;
 	struct mw_sk_orig *so;
 	struct bpf_sock *sk = skops->sk;
 
 	if (!sk)
 		return;
-	so = bpf_sk_storage_get(&mw_sko_v1, sk, 0, 0);
-	if (!so)
+	if (mw_tuple_from_skops(&t, skops, bpf_get_netns_cookie(skops)))
 		return;
-	if (mw_tuple_from_skops(&t, skops, so->netns))
+	/* The client's view: its local end is our remote end. */
+	r.netns = t.netns;
+	__builtin_memcpy(r.saddr, t.daddr, MW_ADDR_LEN);
+	__builtin_memcpy(r.daddr, t.saddr, MW_ADDR_LEN);
+	r.sport = t.dport;
+	r.dport = t.sport;
+	od = bpf_map_lookup_elem(&mw_orig_v1, &r);
+	if (!od)
 		return;
-	bpf_map_delete_elem(&mw_orig_v1, &t);
+	so = bpf_sk_storage_get(&mw_sko_v1, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (so) {
+		__builtin_memcpy(so->addr, od->addr, MW_ADDR_LEN);
+		so->port = od->port;
+		so->pad = 0;
+		so->flags = MW_SKO_F_SIDECAR;
+		so->netns = r.netns;
+	} else {
+		mw_stat_inc(MW_S_SK_STORAGE_ERR);
+	}
+	bpf_map_delete_elem(&mw_orig_v1, &r);
+}
+
+/* The sidecar starts listening on its ingress port in an enrolled namespace:
+ * register the listener for sk_lookup and mark it, so that the sockets it
+ * accepts can answer SO_ORIGINAL_DST. A listener that closes leaves the
+ * sockhash by itself; a new one registers again. */
+static __always_inline void mw_register_listener(struct bpf_sock_ops *skops)
+{
+	struct mw_lsn_key k = {};
+	struct mw_workload *wl;
+	struct mw_sk_lsn *sl;
+	struct bpf_sock *sk;
+	__u64 netns = bpf_get_netns_cookie(skops);
+	__u32 family = MW_CTX(skops->family);
+	__be16 port = bpf_htons((__u16)MW_CTX(skops->local_port));
+
+	wl = bpf_map_lookup_elem(&mw_wl_v1, &netns);
+	if (!wl || !wl->ingress_port || wl->ingress_port != port)
+		return;
+	k.netns = netns;
+	k.port = port;
+	k.family = (__u16)family;
+	if (bpf_sock_hash_update(skops, &mw_lsn_v1, &k, BPF_ANY)) {
+		mw_stat_inc(MW_S_LSN_UPDATE_ERR);
+		return;
+	}
+	sk = skops->sk;
+	if (!sk)
+		return;
+	sl = bpf_sk_storage_get(&mw_lsk_v1, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (sl) {
+		sl->flags = MW_SKL_F_INGRESS;
+		sl->port = port;
+	}
 }
 
 SEC("sockops")
@@ -90,9 +145,11 @@ int mw_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 		mw_publish(skops);
 		break;
-	case BPF_SOCK_OPS_STATE_CB:
-		if (skops->args[1] == BPF_TCP_CLOSE)
-			mw_withdraw(skops);
+	case BPF_SOCK_OPS_TCP_LISTEN_CB:
+		mw_register_listener(skops);
+		break;
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		mw_adopt(skops);
 		break;
 	default:
 		break;

@@ -2,8 +2,9 @@
 /*
  * cgroup/getsockopt: answers SO_ORIGINAL_DST (SOL_IP) and IP6T_SO_ORIGINAL_DST
  * (SOL_IPV6) on the sidecar's accepted socket of a redirected connection, the
- * way conntrack answers them after an iptables REDIRECT. It runs after the
- * kernel's handler: a real conntrack answer (retval 0) is left alone.
+ * way conntrack answers them after an iptables REDIRECT, from that socket's own
+ * storage (no tuple lookup, no namespace lookup). It runs after the kernel's
+ * handler: a real conntrack answer (retval 0) is left alone.
  */
 #include "lib/maps.bpf.h"
 #include "lib/addr.bpf.h"
@@ -25,41 +26,6 @@ struct mw_sockaddr_in6 {
 	__u32 addr[4];
 	__u32 scope_id;
 };
-
-/* The sidecar's accepted socket sees client->sidecar reversed: its remote end is
- * the client's local end. */
-static __always_inline void mw_tuple_from_accepted(struct mw_tuple *t, struct bpf_sock *sk,
-						   __u64 netns)
-{
-	/* Read every field unconditionally (see mw_tuple_from_skops in sockops). */
-	__u32 family = MW_CTX(sk->family);
-	__u32 s4 = MW_CTX(sk->src_ip4);
-	__u32 d4 = MW_CTX(sk->dst_ip4);
-	__u32 s6[4], d6[4];
-	__u32 dport;
-
-	s6[0] = MW_CTX(sk->src_ip6[0]);
-	s6[1] = MW_CTX(sk->src_ip6[1]);
-	s6[2] = MW_CTX(sk->src_ip6[2]);
-	s6[3] = MW_CTX(sk->src_ip6[3]);
-	d6[0] = MW_CTX(sk->dst_ip6[0]);
-	d6[1] = MW_CTX(sk->dst_ip6[1]);
-	d6[2] = MW_CTX(sk->dst_ip6[2]);
-	d6[3] = MW_CTX(sk->dst_ip6[3]);
-	/* dst_port is network order in the low half of a 32-bit field on every
-	 * kernel (older uapi declares it __u32); a 4-byte load is accepted by all. */
-	dport = *(volatile __u32 *)&sk->dst_port;
-
-	if (family == AF_INET) {
-		mw_addr_from_v4(s6, s4);
-		mw_addr_from_v4(d6, d4);
-	}
-	t->netns = netns;
-	mw_addr_copy(t->saddr, d6);
-	mw_addr_copy(t->daddr, s6);
-	t->sport = (__be16)dport;
-	t->dport = bpf_htons((__u16)MW_CTX(sk->src_port));
-}
 
 static __always_inline int mw_answer(struct bpf_sockopt *ctx, const struct mw_origdst *od)
 {
@@ -103,8 +69,9 @@ static __always_inline int mw_answer(struct bpf_sockopt *ctx, const struct mw_or
 SEC("cgroup/getsockopt")
 int mw_getsockopt(struct bpf_sockopt *ctx)
 {
-	struct mw_tuple t = {};
-	struct mw_origdst *od;
+	struct mw_origdst od = {};
+	struct mw_sk_orig *so;
+	struct mw_sk_lsn *sl;
 	struct bpf_sock *sk;
 
 	if (!((ctx->level == SOL_IP && ctx->optname == MW_SO_ORIGINAL_DST) ||
@@ -120,15 +87,40 @@ int mw_getsockopt(struct bpf_sockopt *ctx)
 	if (sk->family != AF_INET && sk->family != AF_INET6)
 		goto out;
 
-	mw_tuple_from_accepted(&t, sk, bpf_get_netns_cookie(ctx));
-	od = bpf_map_lookup_elem(&mw_orig_v1, &t);
-	if (!od) {
-		mw_stat_inc(MW_S_ORIGDST_MISS);
-		goto out;
+	/* Outbound: sockops moved the original destination onto this socket. */
+	so = bpf_sk_storage_get(&mw_sko_v1, sk, 0, 0);
+	if (so && (so->flags & MW_SKO_F_SIDECAR)) {
+		__builtin_memcpy(od.addr, so->addr, MW_ADDR_LEN);
+		od.port = so->port;
+		if (mw_answer(ctx, &od) == 0)
+			mw_stat_inc(MW_S_ORIGDST_HIT);
+		return 1;
 	}
-	if (mw_answer(ctx, od) == 0)
-		mw_stat_inc(MW_S_ORIGDST_HIT);
-	return 1;
+
+	/* Inbound: a socket the sidecar's ingress listener accepted after sk_lookup
+	 * steered it there. Its own local address is where the client was going. */
+	sl = bpf_sk_storage_get(&mw_lsk_v1, sk, 0, 0);
+	if (sl && (sl->flags & MW_SKL_F_INGRESS)) {
+		__be16 lport = bpf_htons((__u16)MW_CTX(sk->src_port));
+		__u32 a[4];
+
+		if (lport != sl->port) {
+			if (MW_CTX(sk->family) == AF_INET) {
+				mw_addr_from_v4(a, MW_CTX(sk->src_ip4));
+			} else {
+				a[0] = MW_CTX(sk->src_ip6[0]);
+				a[1] = MW_CTX(sk->src_ip6[1]);
+				a[2] = MW_CTX(sk->src_ip6[2]);
+				a[3] = MW_CTX(sk->src_ip6[3]);
+			}
+			mw_addr_copy(od.addr, a);
+			od.port = lport;
+			if (mw_answer(ctx, &od) == 0)
+				mw_stat_inc(MW_S_ORIGDST_INBOUND);
+			return 1;
+		}
+	}
+	mw_stat_inc(MW_S_ORIGDST_MISS);
 out:
 	/* An optval larger than a page is not visible to BPF: optlen 0 hands the
 	 * kernel's own answer back untouched. */

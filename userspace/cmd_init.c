@@ -5,13 +5,16 @@
  * them before touching anything, and enrols (or disables) that namespace.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "config.h"
 #include "host.h"
+#include "ingress.h"
 #include "loader.h"
 #include "log.h"
 #include "table.h"
@@ -27,6 +30,7 @@ struct mw_init {
 	uint64_t netns;
 	struct mw_cidr *locals;
 	size_t n_locals;
+	int netns_fd;		/* this namespace, for the sk_lookup link */
 };
 
 static void mw_init_free(struct mw_init *in)
@@ -34,6 +38,9 @@ static void mw_init_free(struct mw_init *in)
 	mw_config_free(&in->cfg);
 	free(in->locals);
 	in->locals = NULL;
+	if (in->netns_fd >= 0)
+		close(in->netns_fd);
+	in->netns_fd = -1;
 }
 
 static int mw_init_prepare(struct mw_init *in)
@@ -49,6 +56,11 @@ static int mw_init_prepare(struct mw_init *in)
 	ret = mw_netns_cookie(&in->netns);
 	if (ret)
 		return ret;
+	in->netns_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (in->netns_fd < 0) {
+		pr_warn("/proc/self/ns/net: %s\n", strerror(errno));
+		return -errno;
+	}
 	ret = mw_local_addrs(&in->locals, &in->n_locals);
 	if (ret) {
 		pr_warn("listing the namespace's addresses: %s\n", strerror(-ret));
@@ -76,6 +88,26 @@ static int mw_open_dp(struct mw_opts *o, struct mw_dp *dp, unsigned int flags)
 	return mw_dp_open(dp, o->pin_dir, o->cgroup, flags);
 }
 
+/* Inbound interception follows the table: on with an ingress port and app ports,
+ * off (the namespace's sk_lookup link removed) otherwise. */
+static int mw_setup_inbound(struct mw_dp *dp, struct mw_init *in)
+{
+	int err, n;
+
+	if (!in->cfg.ingress_port || !in->cfg.n_app_ports) {
+		mw_ingress_forget_listeners(dp, in->netns);
+		return mw_dp_detach_netns(dp, in->netns);
+	}
+	err = mw_dp_attach_netns(dp, in->netns, in->netns_fd);
+	if (err)
+		return err;
+	n = mw_ingress_adopt_listeners(dp, in->netns, in->cfg.ingress_port);
+	if (n > 0)
+		pr_info("registered %d listener(s) already on ingress port %u\n", n,
+			in->cfg.ingress_port);
+	return 0;
+}
+
 static int mw_enable(struct mw_opts *o, struct mw_init *in)
 {
 	struct mw_store s;
@@ -87,6 +119,8 @@ static int mw_enable(struct mw_opts *o, struct mw_init *in)
 		return err;
 	mw_dp_store(&dp, &s);
 	err = mw_workload_apply(&s, in->netns, &in->cfg, in->locals, in->n_locals, 1);
+	if (!err)
+		err = mw_setup_inbound(&dp, in);
 	mw_dp_close(&dp);
 	if (err) {
 		pr_warn("enrolling netns %llu: %s\n", (unsigned long long)in->netns, strerror(-err));
@@ -114,6 +148,9 @@ static int mw_disable(struct mw_opts *o, uint64_t netns)
 		return err;
 	mw_dp_store(&dp, &s);
 	err = mw_workload_remove(&s, netns);
+	if (!err)
+		err = mw_dp_detach_netns(&dp, netns);
+	mw_ingress_forget_listeners(&dp, netns);
 	mw_dp_close(&dp);
 	if (err) {
 		pr_warn("disabling netns %llu: %s\n", (unsigned long long)netns, strerror(-err));
@@ -153,7 +190,7 @@ static int mw_interactive(struct mw_opts *o, struct mw_init *in)
 
 int mw_cmd_init(struct mw_opts *o, int argc, char **argv)
 {
-	struct mw_init in = {};
+	struct mw_init in = { .netns_fd = -1 };
 	const char *mode = argc > 1 ? argv[1] : NULL;
 	int ret, err;
 

@@ -31,6 +31,18 @@ static const char *const mw_reason_names[MW_R_MAX] = {
 	[MW_R_NO_V6] = "no_ipv6",
 	[MW_R_DISABLED] = "disabled",
 	[MW_R_RULE] = "rule",
+	[MW_R_NO_LISTENER] = "no_listener_open",
+	[MW_R_REFUSED] = "no_listener_refused",
+};
+
+/* Which reasons each direction can count, in the order shown. */
+static const int mw_egress_reasons[] = {
+	MW_R_REDIRECT, MW_R_LOCAL, MW_R_UID, MW_R_GID, MW_R_PORT, MW_R_ADDR, MW_R_NO_V6,
+	MW_R_DISABLED, -1,
+};
+static const int mw_ingress_reasons[] = {
+	MW_R_REDIRECT, MW_R_LOCAL, MW_R_PORT, MW_R_NO_V6, MW_R_DISABLED, MW_R_NO_LISTENER,
+	MW_R_REFUSED, -1,
 };
 
 static const char *const mw_stat_names[MW_S_MAX] = {
@@ -39,6 +51,8 @@ static const char *const mw_stat_names[MW_S_MAX] = {
 	[MW_S_ORIGDST_CT] = "origdst_by_conntrack",
 	[MW_S_ORIG_UPDATE_ERR] = "origdst_table_full",
 	[MW_S_SK_STORAGE_ERR] = "sk_storage_errors",
+	[MW_S_ORIGDST_INBOUND] = "origdst_inbound_answered",
+	[MW_S_LSN_UPDATE_ERR] = "listener_register_errors",
 };
 
 static int mw_cmp_u16(const void *a, const void *b)
@@ -104,14 +118,12 @@ static json_object *mw_json_cidrs(struct mw_dp *dp, uint64_t netns, uint32_t gen
 
 static json_object *mw_json_counters(const struct mw_counters *c, int dir)
 {
+	const int *r = dir == MW_DIR_EGRESS ? mw_egress_reasons : mw_ingress_reasons;
 	json_object *o = json_object_new_object();
-	int r;
 
-	for (r = 0; r < MW_R_MAX; r++) {
-		if (!mw_reason_names[r])
-			continue;
-		json_object_object_add(o, mw_reason_names[r], json_object_new_int64((int64_t)c->n[dir][r]));
-	}
+	for (; *r >= 0; r++)
+		json_object_object_add(o, mw_reason_names[*r],
+				       json_object_new_int64((int64_t)c->n[dir][*r]));
 	return o;
 }
 
@@ -119,6 +131,7 @@ static json_object *mw_json_workload(struct mw_dp *dp, uint64_t netns, const str
 				     uint64_t current)
 {
 	json_object *o = json_object_new_object(), *d;
+	struct mw_link_state st;
 	struct mw_counters c = {};
 	uint16_t in_port = ntohs(wl->ingress_port);
 
@@ -136,6 +149,10 @@ static json_object *mw_json_workload(struct mw_dp *dp, uint64_t netns, const str
 	json_object_object_add(o, "app_ports", mw_json_ports(dp, netns, wl->gen, MW_DIR_INGRESS));
 	json_object_object_add(o, "ignored_ports", mw_json_ports(dp, netns, wl->gen, MW_DIR_EGRESS));
 	json_object_object_add(o, "ignored_addresses", mw_json_cidrs(dp, netns, wl->gen));
+	json_object_object_add(o, "inbound_policy", json_object_new_string(
+		(wl->flags & MW_WL_F_FAIL_OPEN) ? "fail-open" : "fail-closed"));
+	mw_dp_netns_state(dp, netns, &st);
+	json_object_object_add(o, "inbound_attached", json_object_new_boolean(st.pinned));
 
 	mw_percpu_sum(dp->map_fd[MW_MAP_CTR], &netns, &c, sizeof(c));
 	d = json_object_new_object();
@@ -265,7 +282,11 @@ static void mw_print_text(json_object *root)
 		mw_print_list("app ports", json_object_object_get(w, "app_ports"));
 		mw_print_list("ignored ports", json_object_object_get(w, "ignored_ports"));
 		mw_print_list("ignored addresses", json_object_object_get(w, "ignored_addresses"));
+		printf("    %-18s%s, %s\n", "inbound",
+		       json_object_get_boolean(json_object_object_get(w, "inbound_attached")) ?
+		       "sk_lookup attached" : "off", mw_or_dash(w, "inbound_policy"));
 		mw_print_counts("egress decisions", json_object_object_get(d, "egress"));
+		mw_print_counts("ingress decisions", json_object_object_get(d, "ingress"));
 	}
 	printf("stats:\n");
 	mw_print_counts("", json_object_object_get(root, "stats"));
@@ -284,9 +305,13 @@ int mw_status_print(struct mw_opts *o, uint64_t only_netns)
 	if (!err)
 		err = mw_dp_open(&dp, o->pin_dir, NULL, 0);
 	if (err == -ENOENT) {
-		if (o->json)
-			printf("{\"pin_dir\": \"%s\", \"loaded\": false}\n", o->pin_dir);
-		else
+		if (o->json) {
+			root = json_object_new_object();
+			json_object_object_add(root, "pin_dir", json_object_new_string(o->pin_dir));
+			json_object_object_add(root, "loaded", json_object_new_boolean(0));
+			printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_SPACED));
+			json_object_put(root);
+		} else
 			printf("nothing loaded at %s\n", o->pin_dir);
 		return MW_EXIT_NOT_LOADED;
 	}

@@ -18,6 +18,7 @@
 #include "loader.h"
 #include "log.h"
 #include "meshwarp.skel.h"
+#include "meshwarp_lookup.skel.h"
 
 static const char *const mw_prog_names[MW_PROG_NR] = {
 	[MW_PROG_CONNECT4] = "connect4",
@@ -59,6 +60,13 @@ void mw_libbpf_logging(void)
 static int mw_path(char *buf, size_t len, const char *dir, const char *sub, const char *name)
 {
 	int n = snprintf(buf, len, "%s/%s/%s", dir, sub, name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int mw_join(char *buf, size_t len, const char *dir, const char *name)
+{
+	int n = snprintf(buf, len, "%s/%s", dir, name);
 
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
@@ -109,17 +117,13 @@ static struct bpf_program *mw_skel_prog(struct meshwarp_bpf *skel, enum mw_prog_
 	}
 }
 
-int mw_dp_link_state(const struct mw_dp *dp, enum mw_prog_id id, struct mw_link_state *st)
+static int mw_link_state_at(const char *path, struct mw_link_state *st)
 {
 	struct bpf_link_info info = {};
 	__u32 len = sizeof(info);
-	char path[PATH_MAX];
 	int fd, err;
 
 	memset(st, 0, sizeof(*st));
-	err = mw_path(path, sizeof(path), dp->pin_dir, "links", mw_prog_name(id));
-	if (err)
-		return err;
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
@@ -133,9 +137,112 @@ int mw_dp_link_state(const struct mw_dp *dp, enum mw_prog_id id, struct mw_link_
 	if (info.type == BPF_LINK_TYPE_CGROUP) {
 		st->cgroup_id = info.cgroup.cgroup_id;
 		st->attach_type = info.cgroup.attach_type;
+	} else if (info.type == BPF_LINK_TYPE_NETNS) {
+		st->attach_type = info.netns.attach_type;
+		/* A namespace that is gone leaves a defunct link: not attached. */
+		st->pinned = info.netns.netns_ino != 0;
 	}
 	return 0;
 }
+
+int mw_dp_link_state(const struct mw_dp *dp, enum mw_prog_id id, struct mw_link_state *st)
+{
+	char path[PATH_MAX];
+	int err;
+
+	memset(st, 0, sizeof(*st));
+	err = mw_path(path, sizeof(path), dp->pin_dir, "links", mw_prog_name(id));
+	if (err)
+		return err;
+	return mw_link_state_at(path, st);
+}
+
+static int mw_netns_dir(const struct mw_dp *dp, uint64_t netns, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/netns/%llu", dp->pin_dir, (unsigned long long)netns);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int mw_dp_netns_state(const struct mw_dp *dp, uint64_t netns, struct mw_link_state *st)
+{
+	char path[PATH_MAX];
+	int err;
+
+	memset(st, 0, sizeof(*st));
+	err = mw_netns_dir(dp, netns, path, sizeof(path));
+	if (err)
+		return err;
+	return mw_link_state_at(strcat(path, "/sk_lookup"), st);
+}
+
+int mw_dp_attach_netns(struct mw_dp *dp, uint64_t netns, int netns_fd)
+{
+	struct meshwarp_lookup *skel = NULL;
+	struct bpf_link *link = NULL;
+	struct mw_link_state st;
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct bpf_map *map;
+	int err;
+
+	err = mw_dp_netns_state(dp, netns, &st);
+	if (err)
+		return err;
+	if (st.pinned)
+		return 0;
+	err = mw_netns_dir(dp, netns, dir, sizeof(dir));
+	if (err)
+		return err;
+	mw_join(path, sizeof(path), dir, "sk_lookup");
+	unlink(path);	/* a defunct link left by an earlier namespace with this cookie */
+
+	skel = meshwarp_lookup__open();
+	if (!skel) {
+		err = -errno;
+		pr_warn("opening the embedded sk_lookup object: %s\n", strerror(-err));
+		return err;
+	}
+	skel->rodata->mw_netns = netns;
+	bpf_object__for_each_map(map, skel->obj) {
+		const char *name = bpf_map__name(map);
+
+		if (strstr(name, ".rodata"))
+			continue;
+		err = mw_path(path, sizeof(path), dp->pin_dir, "maps", name);
+		if (!err)
+			err = bpf_map__set_pin_path(map, path);
+		if (err)
+			goto cleanup;
+	}
+	err = meshwarp_lookup__load(skel);
+	if (err) {
+		pr_warn("loading the sk_lookup program failed: %s (run with -v for the verifier's log)\n",
+			strerror(-err));
+		goto cleanup;
+	}
+	link = bpf_program__attach_netns(skel->progs.mw_sk_lookup, netns_fd);
+	if (!link) {
+		err = -errno;
+		pr_warn("attaching sk_lookup to netns %llu: %s\n", (unsigned long long)netns,
+			strerror(-err));
+		goto cleanup;
+	}
+	mw_join(path, sizeof(path), dp->pin_dir, "netns");
+	err = mw_mkdir(path);
+	if (!err)
+		err = mw_mkdir(dir);
+	if (!err) {
+		mw_join(path, sizeof(path), dir, "sk_lookup");
+		err = bpf_link__pin(link, path);
+		if (err)
+			pr_warn("pinning %s: %s\n", path, strerror(-err));
+	}
+cleanup:
+	bpf_link__destroy(link);
+	meshwarp_lookup__destroy(skel);
+	return err;
+}
+
 
 static int mw_cgroup_id(const char *cgroup, uint64_t *id)
 {
@@ -204,6 +311,14 @@ static int mw_open_maps(struct mw_dp *dp)
 	if (fd < 0)
 		return fd;
 	dp->orig_fd = fd;
+	fd = mw_open_pinned_map(dp, "mw_lsn_v1");
+	if (fd < 0)
+		return fd;
+	dp->lsn_fd = fd;
+	fd = mw_open_pinned_map(dp, "mw_lsk_v1");
+	if (fd < 0)
+		return fd;
+	dp->lsk_fd = fd;
 	return mw_meta_read(dp);
 }
 
@@ -335,6 +450,7 @@ static void mw_dp_init(struct mw_dp *dp)
 
 	memset(dp, 0, sizeof(*dp));
 	dp->lock_fd = dp->meta_fd = dp->stats_fd = dp->orig_fd = -1;
+	dp->lsn_fd = dp->lsk_fd = -1;
 	for (i = 0; i < MW_MAP_NR; i++)
 		dp->map_fd[i] = -1;
 }
@@ -357,11 +473,11 @@ int mw_dp_open(struct mw_dp *dp, const char *pin_dir, const char *cgroup, unsign
 	if (flags & MW_DP_CREATE) {
 		err = mw_mkdir_p(pin_dir);
 		if (!err) {
-			snprintf(path, sizeof(path), "%s/maps", pin_dir);
+			mw_join(path, sizeof(path), pin_dir, "maps");
 			err = mw_mkdir(path);
 		}
 		if (!err) {
-			snprintf(path, sizeof(path), "%s/links", pin_dir);
+			mw_join(path, sizeof(path), pin_dir, "links");
 			err = mw_mkdir(path);
 		}
 		if (err)
@@ -427,12 +543,17 @@ void mw_dp_close(struct mw_dp *dp)
 		close(dp->stats_fd);
 	if (dp->orig_fd >= 0)
 		close(dp->orig_fd);
+	if (dp->lsn_fd >= 0)
+		close(dp->lsn_fd);
+	if (dp->lsk_fd >= 0)
+		close(dp->lsk_fd);
 	if (dp->lock_fd >= 0)
 		close(dp->lock_fd);	/* releases the lock */
 	mw_dp_init(dp);
 }
 
-static int mw_rm_dir_entries(const char *dir)
+/* Removes a directory of pins and everything below it (pins are files on bpffs). */
+static int mw_rm_tree(const char *dir, int depth)
 {
 	char path[PATH_MAX];
 	struct dirent *de;
@@ -443,18 +564,37 @@ static int mw_rm_dir_entries(const char *dir)
 	if (!d)
 		return errno == ENOENT ? 0 : -errno;
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (unlink(path) < 0 && errno != ENOENT) {
-			pr_warn("removing %s: %s\n", path, strerror(errno));
-			err = -errno;
+		if (unlink(path) == 0 || errno == ENOENT)
+			continue;
+		if ((errno == EISDIR || errno == EPERM) && depth > 0) {
+			int e = mw_rm_tree(path, depth - 1);
+
+			if (e && !err)
+				err = e;
+			continue;
 		}
+		pr_warn("removing %s: %s\n", path, strerror(errno));
+		if (!err)
+			err = -errno;
 	}
 	closedir(d);
 	if (!err && rmdir(dir) < 0 && errno != ENOENT)
 		err = -errno;
 	return err;
+}
+
+int mw_dp_detach_netns(struct mw_dp *dp, uint64_t netns)
+{
+	char dir[PATH_MAX];
+	int err;
+
+	err = mw_netns_dir(dp, netns, dir, sizeof(dir));
+	if (err)
+		return err;
+	return mw_rm_tree(dir, 0);
 }
 
 int mw_dp_unload(const char *pin_dir)
@@ -474,11 +614,15 @@ int mw_dp_unload(const char *pin_dir)
 		return err;
 	}
 	/* Links first: interception stops before its state goes away. */
-	snprintf(path, sizeof(path), "%s/links", pin_dir);
-	err = mw_rm_dir_entries(path);
+	mw_join(path, sizeof(path), pin_dir, "links");
+	err = mw_rm_tree(path, 0);
 	if (!err) {
-		snprintf(path, sizeof(path), "%s/maps", pin_dir);
-		err = mw_rm_dir_entries(path);
+		mw_join(path, sizeof(path), pin_dir, "netns");
+		err = mw_rm_tree(path, 1);
+	}
+	if (!err) {
+		mw_join(path, sizeof(path), pin_dir, "maps");
+		err = mw_rm_tree(path, 0);
 	}
 	if (!err && rmdir(pin_dir) < 0 && errno != ENOENT) {
 		err = -errno;

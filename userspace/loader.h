@@ -29,6 +29,8 @@ struct mw_dp {
 	int meta_fd;
 	int stats_fd;
 	int orig_fd;
+	int lsn_fd;			/* mw_lsn_v1: ingress listeners */
+	int lsk_fd;			/* mw_lsk_v1: ingress listener marks */
 	struct mw_meta meta;
 };
 
@@ -63,6 +65,18 @@ struct mw_link_state {
 
 /* What the link pin of a program says (pinned 0 when the pin is absent). */
 int mw_dp_link_state(const struct mw_dp *dp, enum mw_prog_id id, struct mw_link_state *st);
+
+/*
+ * Inbound interception of one namespace: loads an instance of the sk_lookup
+ * program for it (its cookie in rodata, the maps shared through their pins),
+ * attaches it to the namespace `netns_fd` and pins the link at
+ * <pin_dir>/netns/<cookie>/sk_lookup. Does nothing when that link exists.
+ */
+int mw_dp_attach_netns(struct mw_dp *dp, uint64_t netns, int netns_fd);
+/* Removes <pin_dir>/netns/<cookie> (detaching its programs). Absent is fine. */
+int mw_dp_detach_netns(struct mw_dp *dp, uint64_t netns);
+/* The state of <pin_dir>/netns/<cookie>/sk_lookup. */
+int mw_dp_netns_state(const struct mw_dp *dp, uint64_t netns, struct mw_link_state *st);
 
 /* Sums a per-CPU array slot or hash value of `size` bytes made of __u64 counters. */
 int mw_percpu_sum(int fd, const void *key, void *out, size_t size);

@@ -2,6 +2,7 @@
 /* The table store bound to the pinned BPF maps. */
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -53,7 +54,38 @@ static int mw_bpf_next_key(void *ctx, enum mw_map_id map, const void *key, void 
 	return bpf_map_get_next_key(dp->map_fd[map], key, next) ? -errno : 0;
 }
 
+/*
+ * The kernel waits for an RCU grace period (synchronize_rcu) after any update of
+ * a map-in-map from user space, so that user space knows no program still uses
+ * the old inner map (maybe_wait_bpf_programs). BPF programs run under RCU, so
+ * that is exactly the wait we need: update a throwaway array-of-maps.
+ */
+static int mw_bpf_barrier(void *ctx)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts);
+	int inner, outer, err = 0;
+	__u32 zero = 0;
+
+	inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "mw_sync_in", sizeof(__u32), sizeof(__u32), 1, NULL);
+	if (inner < 0)
+		return -errno;
+	opts.inner_map_fd = inner;
+	outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "mw_sync", sizeof(__u32), sizeof(__u32), 1,
+			       &opts);
+	if (outer < 0) {
+		err = -errno;
+		goto cleanup;
+	}
+	if (bpf_map_update_elem(outer, &zero, &inner, BPF_ANY))
+		err = -errno;
+	close(outer);
+cleanup:
+	close(inner);
+	return err;
+}
+
 static const struct mw_store_ops mw_bpf_store_ops = {
+	.barrier = mw_bpf_barrier,
 	.update = mw_bpf_update,
 	.lookup = mw_bpf_lookup,
 	.remove = mw_bpf_remove,

@@ -70,7 +70,8 @@ struct {
 	__type(value, __u64);
 } mw_stats_v1 SEC(".maps") MW_MAP;
 
-/* Original destination of a redirected client socket. connect4/6 write; sockops reads. */
+/* Original destination on the client's socket (connect4/6 write, sockops reads) and
+ * on the sidecar's accepted socket (sockops writes, getsockopt reads). */
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -78,14 +79,32 @@ struct {
 	__type(value, struct mw_sk_orig);
 } mw_sko_v1 SEC(".maps") MW_MAP;
 
-/* Client->sidecar tuple -> original destination. sockops writes and deletes;
- * getsockopt reads (SO_ORIGINAL_DST on the sidecar's accepted socket). */
+/* Client->sidecar tuple -> original destination, between the two ends' ESTABLISHED
+ * callbacks. sockops writes, reads and deletes. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, MW_MAX_ORIG);
 	__type(key, struct mw_tuple);
 	__type(value, struct mw_origdst);
 } mw_orig_v1 SEC(".maps") MW_MAP;
+
+/* The sidecar's ingress listener per namespace. sockops and the user side write;
+ * sk_lookup reads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, MW_MAX_LSN);
+	__type(key, struct mw_lsn_key);
+	__type(value, __u64);
+} mw_lsn_v1 SEC(".maps") MW_MAP;
+
+/* Marks the ingress listener; cloned to the sockets it accepts. sockops and the user
+ * side write; getsockopt reads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
+	__type(key, int);
+	__type(value, struct mw_sk_lsn);
+} mw_lsk_v1 SEC(".maps") MW_MAP;
 
 static __always_inline void mw_stat_inc(__u32 idx)
 {

@@ -33,6 +33,8 @@
 #define MW_R_NO_V6	6	/* IPv6 destination, IPv6 interception off */
 #define MW_R_DISABLED	7	/* workload enrolled but disabled */
 #define MW_R_RULE	8	/* a route-table rule decided (action in the rule) */
+#define MW_R_NO_LISTENER 9	/* ingress, fail-open: sidecar not listening, to the app */
+#define MW_R_REFUSED	10	/* ingress, fail-closed: sidecar not listening, reset */
 #define MW_R_MAX	16
 
 #define MW_DIR_EGRESS	0
@@ -49,6 +51,7 @@
 #define MW_WL_F_IPV6		(1u << 1)	/* intercept IPv6 destinations */
 #define MW_WL_F_HAS_UID		(1u << 2)
 #define MW_WL_F_HAS_GID		(1u << 3)
+#define MW_WL_F_FAIL_OPEN	(1u << 4)	/* ingress: sidecar not listening -> to the app */
 
 /* Global statistics (per-CPU array mw_stats_v1, indexed by these). */
 #define MW_S_ORIGDST_HIT	0	/* SO_ORIGINAL_DST answered from our map */
@@ -56,6 +59,8 @@
 #define MW_S_ORIGDST_CT		2	/* conntrack had answered already: left alone */
 #define MW_S_ORIG_UPDATE_ERR	3	/* mw_orig_v1 full: sidecar cannot learn the destination */
 #define MW_S_SK_STORAGE_ERR	4	/* no socket storage at connect: connection not redirected */
+#define MW_S_ORIGDST_INBOUND	5	/* SO_ORIGINAL_DST answered for an inbound (steered) socket */
+#define MW_S_LSN_UPDATE_ERR	6	/* the sidecar's listener could not be registered */
 #define MW_S_MAX		8
 
 /* mw_meta_v1[0]: identifies a pin directory as ours and its ABI. Written once at load. */
@@ -115,7 +120,14 @@ struct mw_counters {
 	__u64 n[MW_DIR_MAX][MW_R_MAX];
 };
 
-/* Socket storage on a redirected client socket (mw_sko_v1): where it was going. */
+/*
+ * Socket storage mw_sko_v1: where a redirected connection was going. On the
+ * client's socket (flags 0) from connect4/6; on the sidecar's accepted socket
+ * (MW_SKO_F_SIDECAR) from sockops, which moves it there from mw_orig_v1, so the
+ * answer lives exactly as long as the socket that asks.
+ */
+#define MW_SKO_F_SIDECAR	(1u << 0)
+
 struct mw_sk_orig {
 	__u8 addr[MW_ADDR_LEN];
 	__be16 port;
@@ -125,10 +137,11 @@ struct mw_sk_orig {
 };
 
 /*
- * mw_orig_v1: the client side of a redirected connection, as the client sees it
- * (client -> sidecar), -> the original destination. Written by sockops when the
- * redirected connection is established, deleted when it closes; read by the
- * getsockopt program on the sidecar's accepted socket (the reversed tuple).
+ * mw_orig_v1 (LRU hash): a redirected connection as the client sees it (client
+ * -> sidecar) -> the original destination. sockops writes it when the client's
+ * side is established and takes it out when the sidecar's side is (moving it to
+ * that socket's storage). The LRU bound covers sidecars outside the cgroup,
+ * whose side sockops never sees.
  */
 struct mw_tuple {
 	__u64 netns;
@@ -147,11 +160,34 @@ struct mw_origdst {
 };
 
 /* Capacities (max_entries). */
+/*
+ * mw_lsn_v1 (SOCKHASH): (netns, port, family) -> the sidecar's ingress listener.
+ * sockops (TCP_LISTEN_CB) and the user side at enrol write; sk_lookup reads. An
+ * entry vanishes by itself when its socket closes.
+ */
+struct mw_lsn_key {
+	__u64 netns;
+	__be16 port;
+	__u16 family;		/* AF_INET or AF_INET6 */
+	__u32 pad;
+};
+
+/* Socket storage (mw_lsk_v1, cloned to accepted sockets): marks the sidecar's
+ * ingress listener, so its accepted sockets can answer SO_ORIGINAL_DST. */
+struct mw_sk_lsn {
+	__u32 flags;		/* MW_SKL_F_* */
+	__be16 port;		/* the listener's port */
+	__u16 pad;
+};
+
+#define MW_SKL_F_INGRESS	(1u << 0)
+
 #define MW_MAX_WORKLOADS	65536
 #define MW_MAX_PORTS		(1u << 20)
 #define MW_MAX_CIDRS		(1u << 20)
 #define MW_MAX_LOCAL		(1u << 16)
 #define MW_MAX_ORIG		(1u << 18)
+#define MW_MAX_LSN		(2 * MW_MAX_WORKLOADS)
 
 #ifndef __bpf__
 _Static_assert(sizeof(struct mw_meta) == 24, "mw_meta");
@@ -164,6 +200,8 @@ _Static_assert(sizeof(struct mw_counters) == 8 * MW_DIR_MAX * MW_R_MAX, "mw_coun
 _Static_assert(sizeof(struct mw_sk_orig) == 32, "mw_sk_orig");
 _Static_assert(sizeof(struct mw_tuple) == 48, "mw_tuple");
 _Static_assert(sizeof(struct mw_origdst) == 24, "mw_origdst");
+_Static_assert(sizeof(struct mw_lsn_key) == 16, "mw_lsn_key");
+_Static_assert(sizeof(struct mw_sk_lsn) == 8, "mw_sk_lsn");
 #endif
 
 #endif /* MESHWARP_ABI_H */

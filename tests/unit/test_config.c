@@ -247,6 +247,32 @@ static void test_enable_ipv6(void **state)
 		     "APPMESH_ENABLE_IPV6: invalid value [disabled] specified (expected 0 or 1)");
 }
 
+static void test_inbound_policy(void **state)
+{
+	struct mw_config cfg;
+	struct env e;
+
+	(void)state;
+	env_controller(&e);
+	parse_ok(&e, &cfg);
+	assert_int_equal(cfg.inbound_fail_open, 0);	/* iptables refused: the default */
+	mw_config_free(&cfg);
+
+	env_set(&e, "MESHWARP_INBOUND_POLICY", "fail-open");
+	parse_ok(&e, &cfg);
+	assert_int_equal(cfg.inbound_fail_open, 1);
+	mw_config_free(&cfg);
+
+	env_set(&e, "MESHWARP_INBOUND_POLICY", "fail-closed");
+	parse_ok(&e, &cfg);
+	assert_int_equal(cfg.inbound_fail_open, 0);
+	mw_config_free(&cfg);
+
+	env_set(&e, "MESHWARP_INBOUND_POLICY", "open");
+	expect_error(&e, -EINVAL,
+		     "MESHWARP_INBOUND_POLICY: invalid value [open] specified (expected fail-closed or fail-open)");
+}
+
 static void test_ports_sorted_unique_trimmed(void **state)
 {
 	static const uint16_t app[] = { 80, 443, 8080, 9090 };
@@ -728,6 +754,7 @@ static void test_cidr_str_truncates(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_inbound_policy),
 		cmocka_unit_test(test_controller_env),
 		cmocka_unit_test(test_minimal_defaults),
 		cmocka_unit_test(test_gid_only),

@@ -60,6 +60,12 @@ struct fake {
 	int first_op_map;
 	int first_op_is_remove;
 	int n_ops;
+	/* the workload entry left generation prev_gen and no barrier followed yet */
+	int unfenced;
+	uint32_t prev_gen;
+	int n_barriers;
+	/* rule entries removed while unfenced: a program could still be using them */
+	int unfenced_removals;
 };
 
 static void fake_init(struct fake *f)
@@ -205,6 +211,16 @@ static int fake_update(void *ctx, enum mw_map_id map, const void *key, const voi
 	note_op(f, map, 0);
 
 	e = fmap_find(m, key, NULL);
+	if (map == MW_MAP_WL && e) {
+		struct mw_workload old, nw;
+
+		memcpy(&old, e->val, sizeof(old));
+		memcpy(&nw, val, sizeof(nw));
+		if (old.gen != nw.gen) {
+			f->prev_gen = old.gen;
+			f->unfenced = 1;
+		}
+	}
 	if (!e) {
 		if (m->n == m->cap) {
 			m->cap = m->cap ? m->cap * 2 : 16;
@@ -244,6 +260,20 @@ static int fake_remove(void *ctx, enum mw_map_id map, const void *key)
 	if (!fmap_find(m, key, &i))
 		return -ENOENT;
 	note_op(f, map, 1);
+	if (map == MW_MAP_WL) {
+		struct mw_workload old;
+
+		memcpy(&old, m->e[i].val, sizeof(old));
+		f->prev_gen = old.gen;
+		f->unfenced = 1;
+	} else if ((map == MW_MAP_PORT || map == MW_MAP_CIDR) && f->unfenced) {
+		uint32_t gen;
+
+		/* gen sits after the netns in a port key, after prefixlen in an LPM key */
+		memcpy(&gen, (const unsigned char *)key + (map == MW_MAP_PORT ? 8 : 4), sizeof(gen));
+		if (gen == f->prev_gen)
+			f->unfenced_removals++;
+	}
 	memmove(&m->e[i], &m->e[i + 1], (m->n - i - 1) * sizeof(*m->e));
 	m->n--;
 	fake_check(f);
@@ -271,7 +301,17 @@ static int fake_next_key(void *ctx, enum mw_map_id map, const void *key, void *n
 	return 0;
 }
 
+static int fake_barrier(void *ctx)
+{
+	struct fake *f = ctx;
+
+	f->unfenced = 0;
+	f->n_barriers++;
+	return 0;
+}
+
 static const struct mw_store_ops fake_ops = {
+	.barrier = fake_barrier,
 	.update = fake_update,
 	.lookup = fake_lookup,
 	.remove = fake_remove,
@@ -690,6 +730,9 @@ static void test_apply_twice(void **state)
 	assert_int_equal(f.m[MW_MAP_CTR].n, 2);
 	assert_int_equal(f.violations, 0);
 	assert_int_equal(f.walk_restarts, 0);
+	/* old rules went only after a barrier that followed the switch */
+	assert_true(f.n_barriers > 0);
+	assert_int_equal(f.unfenced_removals, 0);
 	fake_free(&f);
 }
 
@@ -811,6 +854,9 @@ static void test_remove(void **state)
 	assert_int_equal(mw_workload_remove(&s, NETNS_A), 0);
 	assert_int_equal(mw_workload_remove(&s, 0x99), 0);
 	assert_int_equal(f.walk_restarts, 0);
+	/* old rules went only after a barrier that followed the switch */
+	assert_true(f.n_barriers > 0);
+	assert_int_equal(f.unfenced_removals, 0);
 	fake_free(&f);
 }
 

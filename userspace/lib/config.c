@@ -363,7 +363,7 @@ static int parse_id_var(const char *name, const char *what, const char *value, u
 int mw_config_from_env(struct mw_config *cfg, mw_getenv_fn getenv_fn, void *ctx,
 		       char *err, size_t errlen)
 {
-	const char *uid, *gid, *egress, *ingress, *app, *ports, *ips, *v6, *start;
+	const char *uid, *gid, *egress, *ingress, *app, *ports, *ips, *v6, *start, *policy;
 	int ret;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -456,6 +456,20 @@ int mw_config_from_env(struct mw_config *cfg, mw_getenv_fn getenv_fn, void *ctx,
 	} else {
 		set_err(err, errlen,
 			"APPMESH_ENABLE_IPV6: invalid value [%s] specified (expected 0 or 1)", v6);
+		return -EINVAL;
+	}
+
+	/* Not App Mesh's: what happens to inbound connections while the sidecar does
+	 * not listen. iptables refused them (a reset): that stays the default. */
+	policy = getenv_fn(ctx, "MESHWARP_INBOUND_POLICY");
+	if (!policy || !*policy || !strcmp(policy, "fail-closed")) {
+		cfg->inbound_fail_open = 0;
+	} else if (!strcmp(policy, "fail-open")) {
+		cfg->inbound_fail_open = 1;
+	} else {
+		set_err(err, errlen,
+			"MESHWARP_INBOUND_POLICY: invalid value [%s] specified (expected fail-closed or fail-open)",
+			policy);
 		return -EINVAL;
 	}
 	return 0;

@@ -37,6 +37,7 @@ struct mw_config {
 	struct mw_cidr *ignored;	/* APPMESH_EGRESS_IGNORED_IP, in the user's order */
 	size_t n_ignored;
 	int enable_ipv6;		/* APPMESH_ENABLE_IPV6 == "1" */
+	int inbound_fail_open;		/* MESHWARP_INBOUND_POLICY == "fail-open" */
 };
 
 /* Reads a variable; returns NULL when unset. Tests pass a fake. */

@@ -66,6 +66,8 @@ int mw_table_compile(const struct mw_config *cfg, uint64_t netns, uint32_t gen,
 	t.wl.flags = MW_WL_F_ENABLED;
 	if (cfg->enable_ipv6)
 		t.wl.flags |= MW_WL_F_IPV6;
+	if (cfg->inbound_fail_open)
+		t.wl.flags |= MW_WL_F_FAIL_OPEN;
 	if (cfg->has_uid) {
 		t.wl.flags |= MW_WL_F_HAS_UID;
 		t.wl.ignore_uid = cfg->ignore_uid;
@@ -372,7 +374,12 @@ int mw_workload_apply(struct mw_store *s, uint64_t netns, const struct mw_config
 		goto undo;
 
 	/* A failure from here on leaves the new table in force and unreachable old rules
-	 * behind; the next apply removes them. */
+	 * behind; the next apply removes them. A connect() that read the workload
+	 * entry before the switch may still be looking at the old generation's
+	 * rules: wait for it before they go. */
+	ret = s->ops->barrier(s->ctx);
+	if (ret)
+		goto cleanup;
 	f.match = GEN_NE;
 	ret = delete_selected(s, MW_MAP_PORT, &f);
 	if (!ret)
@@ -412,6 +419,10 @@ int mw_workload_remove(struct mw_store *s, uint64_t netns)
 	if (ret == -ENOENT)
 		ret = 0;
 	else if (ret)
+		return ret;
+	/* A connect() that found the entry must not find its rules gone. */
+	ret = s->ops->barrier(s->ctx);
+	if (ret)
 		return ret;
 
 	for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {

@@ -67,6 +67,9 @@ struct mw_store_ops {
 	int (*remove)(void *ctx, enum mw_map_id map, const void *key);
 	/* key NULL: first key. -ENOENT after the last. */
 	int (*next_key)(void *ctx, enum mw_map_id map, const void *key, void *next);
+	/* Returns once no program that read the maps before the call can still be
+	 * running (an RCU grace period). */
+	int (*barrier)(void *ctx);
 };
 
 struct mw_store {
@@ -78,7 +81,8 @@ struct mw_store {
  * Enrols or re-enrols the workload of `netns`: compiles cfg into the generation
  * after the one in force, writes its rules, refreshes the namespace's local
  * addresses (locals, n_locals), makes sure its counters exist, switches the
- * workload entry to the new generation in one update, then deletes the older
+ * workload entry to the new generation in one update, waits for programs that
+ * may still hold the old generation (ops->barrier), then deletes the older
  * generations' rules. `enabled` sets MW_WL_F_ENABLED. On failure before the
  * switch, the new generation's entries are removed and what was in force stays.
  * Returns 0 or a negative errno.
@@ -89,7 +93,8 @@ int mw_workload_apply(struct mw_store *s, uint64_t netns, const struct mw_config
 /* Sets or clears MW_WL_F_ENABLED on an enrolled workload (-ENOENT if not enrolled). */
 int mw_workload_set_enabled(struct mw_store *s, uint64_t netns, int enabled);
 
-/* Removes every entry of `netns` from every map. Absent is not an error. */
+/* Removes every entry of `netns` from every map: the workload entry first, then,
+ * after ops->barrier, its rules. Absent is not an error. */
 int mw_workload_remove(struct mw_store *s, uint64_t netns);
 
 #endif /* MW_TABLE_H */
