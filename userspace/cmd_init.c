@@ -166,6 +166,10 @@ static int mw_interactive(struct mw_opts *o, struct mw_init *in)
 	char line[256];
 	int err;
 
+	const char *v = getenv("APPMESH_START_ENABLED");
+
+	if (v && *v && strcmp(v, "0"))
+		pr_warn("APPMESH_START_ENABLED=%s is not 1: interactive mode, as the App Mesh script\n", v);
 	printf("meshwarp init: commands are enable, disable, status, quit\n");
 	fflush(stdout);
 	while (fgets(line, sizeof(line), stdin)) {
@@ -185,6 +189,8 @@ static int mw_interactive(struct mw_opts *o, struct mw_init *in)
 		}
 		fflush(stdout);
 	}
+	if (feof(stdin))
+		pr_info("end of input: leaving interactive mode\n");
 	return MW_EXIT_OK;
 }
 

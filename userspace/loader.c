@@ -263,6 +263,11 @@ static int mw_meta_read(struct mw_dp *dp)
 
 	if (bpf_map_lookup_elem(dp->meta_fd, &zero, &dp->meta))
 		return -errno;
+	if (dp->meta.magic == 0 && dp->meta.abi_version == 0) {
+		/* Our own first load died between pinning the maps and writing this. */
+		pr_debug("%s: load never completed, loading again\n", dp->pin_dir);
+		return -EAGAIN;
+	}
 	if (dp->meta.magic != MW_META_MAGIC) {
 		pr_warn("%s holds pins that are not meshwarp's (bad magic %#x)\n", dp->pin_dir,
 			dp->meta.magic);
@@ -354,7 +359,8 @@ static int mw_load_and_attach(struct mw_dp *dp, const char *cgroup)
 	struct mw_link_state st;
 	struct bpf_map *map;
 	char path[PATH_MAX];
-	int cg_fd = -1, err, i, fresh;
+	struct mw_meta cur = {};
+	int cg_fd = -1, err, i;
 	__u32 zero = 0;
 
 	err = mw_features_require();
@@ -380,10 +386,6 @@ static int mw_load_and_attach(struct mw_dp *dp, const char *cgroup)
 		if (err)
 			goto cleanup;
 	}
-	err = mw_path(path, sizeof(path), dp->pin_dir, "maps", "mw_meta_v1");
-	if (err)
-		goto cleanup;
-	fresh = access(path, F_OK) != 0;
 
 	err = meshwarp_bpf__load(skel);
 	if (err) {
@@ -391,12 +393,13 @@ static int mw_load_and_attach(struct mw_dp *dp, const char *cgroup)
 			strerror(-err));
 		goto cleanup;
 	}
-	if (fresh) {
+	/* A new pin directory, or one whose first load died before this point. */
+	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.mw_meta_v1), &zero, &cur) ||
+	    cur.magic != MW_META_MAGIC) {
 		struct mw_meta meta = {
 			.magic = MW_META_MAGIC,
 			.abi_version = MW_ABI_VERSION,
 			.created_ns = (__u64)time(NULL) * 1000000000ull,
-			.features = MW_FEAT_NETNS_COOKIE_SOCKOPT,
 		};
 
 		err = bpf_map_update_elem(bpf_map__fd(skel->maps.mw_meta_v1), &zero, &meta, BPF_ANY);
@@ -503,7 +506,9 @@ int mw_dp_open(struct mw_dp *dp, const char *pin_dir, const char *cgroup, unsign
 			err = mw_meta_read(dp);
 			close(dp->meta_fd);
 			dp->meta_fd = -1;
-			if (err)
+			if (err == -EAGAIN)
+				have_meta = 0;
+			else if (err)
 				goto fail;
 		}
 		err = mw_links_complete(dp, cgid, &complete);

@@ -26,7 +26,7 @@ static void mw_usage(FILE *f)
 		"  --pin-dir DIR   bpffs directory of the pins   [MESHWARP_PIN_DIR, %s]\n"
 		"  --cgroup DIR    cgroup v2 directory to attach  [MESHWARP_CGROUP, the cgroup2 root]\n"
 		"  -j, --json      JSON output\n"
-		"  -v, --verbose   more messages (twice: libbpf's and the verifier's)\n"
+		"  -v, --verbose   more messages (libbpf's warnings and verifier logs; twice: all of libbpf's)\n"
 		"  -h, --help      this text\n",
 		MW_DEFAULT_PIN_DIR);
 }

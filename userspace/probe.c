@@ -16,7 +16,8 @@ enum {
 	MW_F_SK_STORAGE,
 	MW_F_LPM,
 	MW_F_COOKIE_CONNECT,
-	MW_F_COOKIE_SOCKOPT,
+	MW_F_COOKIE_SOCKOPS,
+	MW_F_SK_LOOKUP,
 	MW_F_NR,
 };
 
@@ -27,8 +28,12 @@ static struct mw_feature mw_features[MW_F_NR] = {
 	[MW_F_SK_STORAGE] = { "socket storage maps", "remembering the original destination", "5.2" },
 	[MW_F_LPM] = { "LPM trie maps", "address and CIDR rules", "4.11" },
 	[MW_F_COOKIE_CONNECT] = { "bpf_get_netns_cookie in cgroup/connect4", "scoping interception to enrolled namespaces", "5.7" },
-	[MW_F_COOKIE_SOCKOPT] = { "bpf_get_netns_cookie in cgroup/getsockopt", "answering SO_ORIGINAL_DST per namespace", "6.1" },
+	[MW_F_COOKIE_SOCKOPS] = { "bpf_get_netns_cookie in sockops programs", "carrying the original destination to the sidecar and finding its listener", "6.1" },
+	[MW_F_SK_LOOKUP] = { "sk_lookup programs", "inbound interception", "5.9" },
 };
+
+/* errno of the first failed probe load: EPERM means no privilege, not no feature. */
+static int mw_probe_errno;
 
 /* Loads `call helper(ctx); return 1;` for the program type; 1 when accepted. */
 static int mw_probe_helper(enum bpf_prog_type type, enum bpf_attach_type attach, int helper)
@@ -42,8 +47,11 @@ static int mw_probe_helper(enum bpf_prog_type type, enum bpf_attach_type attach,
 	int fd;
 
 	fd = bpf_prog_load(type, NULL, "GPL", insns, sizeof(insns) / sizeof(insns[0]), &opts);
-	if (fd < 0)
+	if (fd < 0) {
+		if (!mw_probe_errno)
+			mw_probe_errno = errno;
 		return 0;
+	}
 	close(fd);
 	return 1;
 }
@@ -58,14 +66,18 @@ static int mw_probe_prog(enum bpf_prog_type type, enum bpf_attach_type attach)
 	int fd;
 
 	fd = bpf_prog_load(type, NULL, "GPL", insns, sizeof(insns) / sizeof(insns[0]), &opts);
-	if (fd < 0)
+	if (fd < 0) {
+		if (!mw_probe_errno)
+			mw_probe_errno = errno;
 		return 0;
+	}
 	close(fd);
 	return 1;
 }
 
 const struct mw_feature *mw_features_probe(int *n)
 {
+	mw_probe_errno = 0;
 	mw_features[MW_F_SOCK_ADDR].present =
 		mw_probe_prog(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT);
 	mw_features[MW_F_SOCKOPS].present = mw_probe_prog(BPF_PROG_TYPE_SOCK_OPS, 0);
@@ -77,9 +89,9 @@ const struct mw_feature *mw_features_probe(int *n)
 	mw_features[MW_F_COOKIE_CONNECT].present =
 		mw_probe_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT,
 				BPF_FUNC_get_netns_cookie);
-	mw_features[MW_F_COOKIE_SOCKOPT].present =
-		mw_probe_helper(BPF_PROG_TYPE_CGROUP_SOCKOPT, BPF_CGROUP_GETSOCKOPT,
-				BPF_FUNC_get_netns_cookie);
+	mw_features[MW_F_COOKIE_SOCKOPS].present =
+		mw_probe_helper(BPF_PROG_TYPE_SOCK_OPS, 0, BPF_FUNC_get_netns_cookie);
+	mw_features[MW_F_SK_LOOKUP].present = mw_probe_prog(BPF_PROG_TYPE_SK_LOOKUP, BPF_SK_LOOKUP);
 	*n = MW_F_NR;
 	return mw_features;
 }
@@ -90,6 +102,10 @@ int mw_features_require(void)
 	int i, n, missing = 0;
 
 	f = mw_features_probe(&n);
+	if (mw_probe_errno == EPERM) {
+		pr_warn("loading BPF programs is not permitted: run as root (CAP_BPF, CAP_NET_ADMIN)\n");
+		return -EPERM;
+	}
 	for (i = 0; i < n; i++) {
 		if (f[i].present)
 			continue;

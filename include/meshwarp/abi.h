@@ -68,11 +68,8 @@ struct mw_meta {
 	__u32 magic;
 	__u32 abi_version;
 	__u64 created_ns;	/* CLOCK_REALTIME of the load, for status */
-	__u32 features;		/* MW_FEAT_* found at load */
-	__u32 pad;
+	__u32 pad[2];
 };
-
-#define MW_FEAT_NETNS_COOKIE_SOCKOPT	(1u << 0)
 
 /* mw_wl_v1: netns cookie -> workload. Written by the user side at enrol; read by connect4/6. */
 struct mw_workload {
