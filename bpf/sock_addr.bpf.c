@@ -8,8 +8,10 @@
  */
 #include "lib/policy.bpf.h"
 
+/* Every connection of an enrolled namespace carries where the application sent
+ * it: sockops tracks it, and a redirected one answers SO_ORIGINAL_DST with it. */
 static __always_inline int mw_remember(struct bpf_sock *sk, __u64 netns, const __u32 *addr,
-				       __be16 port)
+				       __be16 port, __u32 flags)
 {
 	struct mw_sk_orig *so;
 
@@ -21,9 +23,16 @@ static __always_inline int mw_remember(struct bpf_sock *sk, __u64 netns, const _
 	mw_addr_copy(so->addr, addr);
 	so->port = port;
 	so->pad = 0;
-	so->flags = 0;
+	so->flags = flags;
 	so->netns = netns;
 	return 0;
+}
+
+static __always_inline __u32 mw_sko_flags(const struct mw_verdict *v)
+{
+	if (v->reason == MW_R_UID || v->reason == MW_R_GID)
+		return MW_SKO_F_OWN;
+	return v->action == MW_ACT_REDIRECT ? MW_SKO_F_REDIRECTED : 0;
 }
 
 /* Returns the workload of the socket's namespace, or NULL when it is not enrolled
@@ -53,9 +62,12 @@ int mw_connect4(struct bpf_sock_addr *ctx)
 	port = (__be16)ctx->user_port;
 	mw_egress_decide(&v, netns, wl, addr, port, bpf_get_current_uid_gid());
 
+	/* Without storage a redirected connection could not tell the sidecar where
+	 * it was going: leave it alone rather than break it. */
+	if (mw_remember(ctx->sk, netns, addr, port, mw_sko_flags(&v)) &&
+	    v.action == MW_ACT_REDIRECT)
+		return 1;
 	if (v.action == MW_ACT_REDIRECT) {
-		if (mw_remember(ctx->sk, netns, addr, port))
-			return 1;
 		ctx->user_ip4 = bpf_htonl(MW_INADDR_LOOPBACK);
 		ctx->user_port = (__u32)v.port;
 	}
@@ -83,9 +95,10 @@ int mw_connect6(struct bpf_sock_addr *ctx)
 	port = (__be16)ctx->user_port;
 	mw_egress_decide(&v, netns, wl, addr, port, bpf_get_current_uid_gid());
 
+	if (mw_remember(ctx->sk, netns, addr, port, mw_sko_flags(&v)) &&
+	    v.action == MW_ACT_REDIRECT)
+		return 1;
 	if (v.action == MW_ACT_REDIRECT) {
-		if (mw_remember(ctx->sk, netns, addr, port))
-			return 1;
 		/* A v4-mapped destination of a dual-stack socket is IPv4 traffic:
 		 * send it to ::ffff:127.0.0.1, as the IPv4 REDIRECT would. */
 		if (mw_addr_is_v4(addr)) {

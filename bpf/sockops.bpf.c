@@ -6,37 +6,19 @@
  * listener for sk_lookup.
  */
 #include "lib/maps.bpf.h"
-#include "lib/addr.bpf.h"
+#include "lib/skops.bpf.h"
+#include "lib/track.bpf.h"
 
 static __always_inline int mw_tuple_from_skops(struct mw_tuple *t, struct bpf_sock_ops *skops,
 					       __u64 netns)
 {
-	/* Every field is read unconditionally, in this order: loads chosen by a
-	 * branch get merged by clang into one load through a computed context
-	 * pointer, which the verifier refuses. */
-	__u32 family = MW_CTX(skops->family);
-	__u32 l4 = MW_CTX(skops->local_ip4);
-	__u32 r4 = MW_CTX(skops->remote_ip4);
-	__u32 l6[4], r6[4];
+	__u32 l[4], r[4];
 
-	l6[0] = MW_CTX(skops->local_ip6[0]);
-	l6[1] = MW_CTX(skops->local_ip6[1]);
-	l6[2] = MW_CTX(skops->local_ip6[2]);
-	l6[3] = MW_CTX(skops->local_ip6[3]);
-	r6[0] = MW_CTX(skops->remote_ip6[0]);
-	r6[1] = MW_CTX(skops->remote_ip6[1]);
-	r6[2] = MW_CTX(skops->remote_ip6[2]);
-	r6[3] = MW_CTX(skops->remote_ip6[3]);
-
-	t->netns = netns;
-	if (family == AF_INET) {
-		mw_addr_from_v4(l6, l4);
-		mw_addr_from_v4(r6, r4);
-	} else if (family != AF_INET6) {
+	if (!mw_skops_addrs(skops, l, r))
 		return -1;
-	}
-	mw_addr_copy(t->saddr, l6);
-	mw_addr_copy(t->daddr, r6);
+	t->netns = netns;
+	mw_addr_copy(t->saddr, l);
+	mw_addr_copy(t->daddr, r);
 	t->sport = bpf_htons((__u16)MW_CTX(skops->local_port));
 	/* remote_port carries the network-order port in its upper half on
 	 * little-endian: ntohl() yields the host-order port on every kernel. */
@@ -55,7 +37,7 @@ static __always_inline void mw_publish(struct bpf_sock_ops *skops)
 	if (!sk)
 		return;
 	so = bpf_sk_storage_get(&mw_sko_v1, sk, 0, 0);
-	if (!so || (so->flags & MW_SKO_F_SIDECAR))
+	if (!so || !(so->flags & MW_SKO_F_REDIRECTED))
 		return;
 	if (mw_tuple_from_skops(&t, skops, so->netns))
 		return;
@@ -142,8 +124,19 @@ SEC("sockops")
 int mw_sockops(struct bpf_sock_ops *skops)
 {
 	switch (skops->op) {
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		mw_track_connect(skops);
+		break;
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 		mw_publish(skops);
+		mw_track_established(skops);
+		break;
+	case BPF_SOCK_OPS_RTT_CB:
+		mw_track_rtt(skops);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		if (MW_CTX(skops->args[1]) == BPF_TCP_CLOSE)
+			mw_track_close(skops, (__u32)MW_CTX(skops->args[0]));
 		break;
 	case BPF_SOCK_OPS_TCP_LISTEN_CB:
 		mw_register_listener(skops);

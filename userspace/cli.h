@@ -4,6 +4,7 @@
 #define MW_CLI_H
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Exit codes: 0 ok, 1 bad input or failure, 2 usage, 3 nothing loaded (status). */
@@ -13,11 +14,22 @@
 #define MW_EXIT_NOT_LOADED	3
 
 #define MW_DEFAULT_PIN_DIR	"/sys/fs/bpf/meshwarp"
+#define MW_DEFAULT_AGENT_SOCKET	"/run/meshwarp/agent.sock"
 
+/* Every option of every command: one table, accepted anywhere on the line. */
 struct mw_opts {
 	char pin_dir[PATH_MAX];		/* --pin-dir, MESHWARP_PIN_DIR */
 	char cgroup[PATH_MAX];		/* --cgroup, MESHWARP_CGROUP; "" = cgroup2 root */
 	int json;			/* -j */
+	const char *workload;		/* conns -w */
+	const char *destination;	/* conns -d */
+	const char *metrics_addr;	/* agent --metrics-addr, MESHWARP_METRICS_ADDR */
+	const char *statsd_addr;	/* agent --statsd, MESHWARP_STATSD_ADDR */
+	const char *conn_log;		/* agent --conn-log, MESHWARP_CONN_LOG */
+	const char *services;		/* agent --services, MESHWARP_SERVICES */
+	const char *socket_path;	/* agent --socket, MESHWARP_AGENT_SOCKET */
+	int statsd_interval;		/* agent --statsd-interval seconds */
+	int cleanup;			/* agent --cleanup */
 };
 
 /* Resolves opts->cgroup to the cgroup2 root when unset. Call after mw_reach_bpffs(). */
@@ -26,6 +38,14 @@ int mw_opts_cgroup(struct mw_opts *o);
 int mw_cmd_init(struct mw_opts *o, int argc, char **argv);
 int mw_cmd_status(struct mw_opts *o, int argc, char **argv);
 int mw_cmd_unload(struct mw_opts *o, int argc, char **argv);
+int mw_cmd_conns(struct mw_opts *o, int argc, char **argv);
+int mw_cmd_agent(struct mw_opts *o, int argc, char **argv);
+
+struct mw_dp;
+/* "10.0.0.5:80" or "[fd00::5]:80" from a 16-byte (v4-mapped for IPv4) address. */
+void mw_endpoint_str(const uint8_t addr[16], uint16_t port, char *buf, size_t len);
+/* The workload's name (mw_name_v1), else "netns-<cookie>". */
+void mw_workload_name(const struct mw_dp *dp, uint64_t netns, char *buf, size_t len);
 
 /* Writes the status of the data path (all workloads, or the one of `only_netns`
  * when non-zero) to stdout, as text or JSON. Returns an exit code. */

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+
 #include "cli.h"
 #include "config.h"
 #include "host.h"
@@ -45,6 +47,7 @@ static void mw_init_free(struct mw_init *in)
 
 static int mw_init_prepare(struct mw_init *in)
 {
+	const char *name;
 	char err[512] = "";
 	int ret;
 
@@ -52,6 +55,12 @@ static int mw_init_prepare(struct mw_init *in)
 	if (ret) {
 		fprintf(stderr, "%s\n", err[0] ? err : strerror(-ret));
 		return ret;
+	}
+	name = getenv("MESHWARP_WORKLOAD");
+	if (name && strlen(name) >= sizeof(((struct mw_name *)0)->name)) {
+		fprintf(stderr, "MESHWARP_WORKLOAD: name longer than %zu characters [%s]\n",
+			sizeof(((struct mw_name *)0)->name) - 1, name);
+		return -EINVAL;
 	}
 	ret = mw_netns_cookie(&in->netns);
 	if (ret)
@@ -108,6 +117,21 @@ static int mw_setup_inbound(struct mw_dp *dp, struct mw_init *in)
 	return 0;
 }
 
+/* The workload's name in metrics and logs: MESHWARP_WORKLOAD (its length checked
+ * in mw_init_prepare), else none (the agent then says netns-<cookie>). */
+static int mw_set_name(struct mw_dp *dp, uint64_t netns)
+{
+	const char *v = getenv("MESHWARP_WORKLOAD");
+	struct mw_name n = {};
+
+	if (!v || !*v) {
+		bpf_map_delete_elem(dp->name_fd, &netns);
+		return 0;
+	}
+	memcpy(n.name, v, strlen(v));
+	return bpf_map_update_elem(dp->name_fd, &netns, &n, BPF_ANY) ? -errno : 0;
+}
+
 static int mw_enable(struct mw_opts *o, struct mw_init *in)
 {
 	struct mw_store s;
@@ -121,6 +145,8 @@ static int mw_enable(struct mw_opts *o, struct mw_init *in)
 	err = mw_workload_apply(&s, in->netns, &in->cfg, in->locals, in->n_locals, 1);
 	if (!err)
 		err = mw_setup_inbound(&dp, in);
+	if (!err)
+		err = mw_set_name(&dp, in->netns);
 	mw_dp_close(&dp);
 	if (err) {
 		pr_warn("enrolling netns %llu: %s\n", (unsigned long long)in->netns, strerror(-err));
@@ -151,6 +177,7 @@ static int mw_disable(struct mw_opts *o, uint64_t netns)
 	if (!err)
 		err = mw_dp_detach_netns(&dp, netns);
 	mw_ingress_forget_listeners(&dp, netns);
+	bpf_map_delete_elem(dp.name_fd, &netns);
 	mw_dp_close(&dp);
 	if (err) {
 		pr_warn("disabling netns %llu: %s\n", (unsigned long long)netns, strerror(-err));

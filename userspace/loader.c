@@ -324,6 +324,22 @@ static int mw_open_maps(struct mw_dp *dp)
 	if (fd < 0)
 		return fd;
 	dp->lsk_fd = fd;
+	fd = mw_open_pinned_map(dp, "mw_conn_v1");
+	if (fd < 0)
+		return fd;
+	dp->conn_fd = fd;
+	fd = mw_open_pinned_map(dp, "mw_agg_v1");
+	if (fd < 0)
+		return fd;
+	dp->agg_fd = fd;
+	fd = mw_open_pinned_map(dp, "mw_events_v1");
+	if (fd < 0)
+		return fd;
+	dp->events_fd = fd;
+	fd = mw_open_pinned_map(dp, "mw_name_v1");
+	if (fd < 0)
+		return fd;
+	dp->name_fd = fd;
 	return mw_meta_read(dp);
 }
 
@@ -453,7 +469,7 @@ static void mw_dp_init(struct mw_dp *dp)
 
 	memset(dp, 0, sizeof(*dp));
 	dp->lock_fd = dp->meta_fd = dp->stats_fd = dp->orig_fd = -1;
-	dp->lsn_fd = dp->lsk_fd = -1;
+	dp->lsn_fd = dp->lsk_fd = dp->conn_fd = dp->agg_fd = dp->events_fd = dp->name_fd = -1;
 	for (i = 0; i < MW_MAP_NR; i++)
 		dp->map_fd[i] = -1;
 }
@@ -552,6 +568,14 @@ void mw_dp_close(struct mw_dp *dp)
 		close(dp->lsn_fd);
 	if (dp->lsk_fd >= 0)
 		close(dp->lsk_fd);
+	if (dp->conn_fd >= 0)
+		close(dp->conn_fd);
+	if (dp->agg_fd >= 0)
+		close(dp->agg_fd);
+	if (dp->events_fd >= 0)
+		close(dp->events_fd);
+	if (dp->name_fd >= 0)
+		close(dp->name_fd);
 	if (dp->lock_fd >= 0)
 		close(dp->lock_fd);	/* releases the lock */
 	mw_dp_init(dp);

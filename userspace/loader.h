@@ -31,6 +31,10 @@ struct mw_dp {
 	int orig_fd;
 	int lsn_fd;			/* mw_lsn_v1: ingress listeners */
 	int lsk_fd;			/* mw_lsk_v1: ingress listener marks */
+	int conn_fd;			/* mw_conn_v1: live connections */
+	int agg_fd;			/* mw_agg_v1: totals per destination */
+	int events_fd;			/* mw_events_v1: ring buffer of closed connections */
+	int name_fd;			/* mw_name_v1: workload names */
 	struct mw_meta meta;
 };
 

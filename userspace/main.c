@@ -21,19 +21,49 @@ static void mw_usage(FILE *f)
 		"                         (drop-in for the App Mesh proxy-init container)\n"
 		"  status [-j]            what is loaded and attached, workloads, decision counters\n"
 		"  unload                 detach every program and remove the pins\n"
+		"  conns [-j] [-w WL] [-d DEST]  live connections with their counters\n"
+		"  agent                  the node agent: owns the data path, enrols workloads over\n"
+		"                         its socket, exports metrics (Prometheus, statsd, a log)\n"
 		"\n"
 		"options (also accepted after the command):\n"
 		"  --pin-dir DIR   bpffs directory of the pins   [MESHWARP_PIN_DIR, %s]\n"
 		"  --cgroup DIR    cgroup v2 directory to attach  [MESHWARP_CGROUP, the cgroup2 root]\n"
 		"  -j, --json      JSON output\n"
+		"agent options:\n"
+		"  --metrics-addr HOST:PORT  Prometheus endpoint   [MESHWARP_METRICS_ADDR, 127.0.0.1:9101]\n"
+		"  --statsd HOST:PORT        statsd/DogStatsD push  [MESHWARP_STATSD_ADDR, off]\n"
+		"  --statsd-interval SECONDS push interval          [10]\n"
+		"  --conn-log FILE|-         one JSON line per closed connection [MESHWARP_CONN_LOG, off]\n"
+		"  --services FILE           service names for addresses [MESHWARP_SERVICES]\n"
+		"  --socket PATH             enrolment socket       [MESHWARP_AGENT_SOCKET, %s]\n"
+		"  --cleanup                 tear the data path down when the agent stops\n"
 		"  -v, --verbose   more messages (libbpf's warnings and verifier logs; twice: all of libbpf's)\n"
 		"  -h, --help      this text\n",
-		MW_DEFAULT_PIN_DIR);
+		MW_DEFAULT_PIN_DIR, MW_DEFAULT_AGENT_SOCKET);
 }
 
+enum {
+	MW_OPT_PIN_DIR = 256,
+	MW_OPT_CGROUP,
+	MW_OPT_METRICS,
+	MW_OPT_STATSD,
+	MW_OPT_STATSD_INTERVAL,
+	MW_OPT_CONN_LOG,
+	MW_OPT_SERVICES,
+	MW_OPT_SOCKET,
+	MW_OPT_CLEANUP,
+};
+
 static const struct option mw_long_opts[] = {
-	{ "pin-dir", required_argument, NULL, 'P' },
-	{ "cgroup", required_argument, NULL, 'C' },
+	{ "pin-dir", required_argument, NULL, MW_OPT_PIN_DIR },
+	{ "cgroup", required_argument, NULL, MW_OPT_CGROUP },
+	{ "metrics-addr", required_argument, NULL, MW_OPT_METRICS },
+	{ "statsd", required_argument, NULL, MW_OPT_STATSD },
+	{ "statsd-interval", required_argument, NULL, MW_OPT_STATSD_INTERVAL },
+	{ "conn-log", required_argument, NULL, MW_OPT_CONN_LOG },
+	{ "services", required_argument, NULL, MW_OPT_SERVICES },
+	{ "socket", required_argument, NULL, MW_OPT_SOCKET },
+	{ "cleanup", no_argument, NULL, MW_OPT_CLEANUP },
 	{ "json", no_argument, NULL, 'j' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -56,15 +86,46 @@ static int mw_parse_opts(struct mw_opts *o, int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "jvh", mw_long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jvhw:d:", mw_long_opts, NULL)) != -1) {
 		switch (c) {
-		case 'P':
+		case MW_OPT_PIN_DIR:
 			if (mw_set_path(o->pin_dir, optarg, "--pin-dir"))
 				return -EINVAL;
 			break;
-		case 'C':
+		case MW_OPT_CGROUP:
 			if (mw_set_path(o->cgroup, optarg, "--cgroup"))
 				return -EINVAL;
+			break;
+		case MW_OPT_METRICS:
+			o->metrics_addr = optarg;
+			break;
+		case MW_OPT_STATSD:
+			o->statsd_addr = optarg;
+			break;
+		case MW_OPT_STATSD_INTERVAL:
+			o->statsd_interval = atoi(optarg);
+			if (o->statsd_interval <= 0) {
+				pr_warn("--statsd-interval: %s is not a positive number of seconds\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case MW_OPT_CONN_LOG:
+			o->conn_log = optarg;
+			break;
+		case MW_OPT_SERVICES:
+			o->services = optarg;
+			break;
+		case MW_OPT_SOCKET:
+			o->socket_path = optarg;
+			break;
+		case MW_OPT_CLEANUP:
+			o->cleanup = 1;
+			break;
+		case 'w':
+			o->workload = optarg;
+			break;
+		case 'd':
+			o->destination = optarg;
 			break;
 		case 'j':
 			o->json = 1;
@@ -81,6 +142,13 @@ static int mw_parse_opts(struct mw_opts *o, int argc, char **argv)
 		}
 	}
 	return argc - optind;
+}
+
+static const char *mw_env_or(const char *name, const char *dflt)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : dflt;
 }
 
 int mw_opts_cgroup(struct mw_opts *o)
@@ -103,6 +171,12 @@ int main(int argc, char **argv)
 	env = getenv("MESHWARP_CGROUP");
 	if (env && *env && mw_set_path(o.cgroup, env, "MESHWARP_CGROUP"))
 		return MW_EXIT_USAGE;
+	o.metrics_addr = mw_env_or("MESHWARP_METRICS_ADDR", "127.0.0.1:9101");
+	o.statsd_addr = mw_env_or("MESHWARP_STATSD_ADDR", NULL);
+	o.conn_log = mw_env_or("MESHWARP_CONN_LOG", NULL);
+	o.services = mw_env_or("MESHWARP_SERVICES", NULL);
+	o.socket_path = mw_env_or("MESHWARP_AGENT_SOCKET", MW_DEFAULT_AGENT_SOCKET);
+	o.statsd_interval = 10;
 
 	n = mw_parse_opts(&o, argc, argv);
 	if (n < 0) {
@@ -123,6 +197,8 @@ int main(int argc, char **argv)
 		return mw_cmd_status(&o, argc, argv);
 	if (strcmp(cmd, "unload") == 0)
 		return mw_cmd_unload(&o, argc, argv);
+	if (strcmp(cmd, "conns") == 0)
+		return mw_cmd_conns(&o, argc, argv);
 	if (strcmp(cmd, "help") == 0) {
 		mw_usage(stdout);
 		return MW_EXIT_OK;

@@ -106,6 +106,46 @@ struct {
 	__type(value, struct mw_sk_lsn);
 } mw_lsk_v1 SEC(".maps") MW_MAP;
 
+/* Live connections by socket cookie. sockops writes; `meshwarp conns` reads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MW_MAX_CONNS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct mw_conn);
+} mw_conn_v1 SEC(".maps") MW_MAP;
+
+/* Totals per (namespace, destination, port). sockops writes; the agent reads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, MW_MAX_AGG);
+	__type(key, struct mw_agg_key);
+	__type(value, struct mw_agg);
+} mw_agg_v1 SEC(".maps") MW_MAP;
+
+/* One zeroed struct mw_agg, the initial value of a new mw_agg_v1 entry (too large
+ * for the BPF stack). Nobody writes it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mw_agg);
+} mw_zero_v1 SEC(".maps") MW_MAP;
+
+/* Closed connections. sockops writes; the agent reads (log, live view). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, MW_EVENTS_BYTES);
+} mw_events_v1 SEC(".maps") MW_MAP;
+
+/* Workload names. The user side writes at enrol; the agent reads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MW_MAX_WORKLOADS);
+	__type(key, __u64);
+	__type(value, struct mw_name);
+} mw_name_v1 SEC(".maps") MW_MAP;
+
 static __always_inline void mw_stat_inc(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&mw_stats_v1, &idx);

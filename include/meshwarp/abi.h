@@ -61,7 +61,10 @@
 #define MW_S_SK_STORAGE_ERR	4	/* no socket storage at connect: connection not redirected */
 #define MW_S_ORIGDST_INBOUND	5	/* SO_ORIGINAL_DST answered for an inbound (steered) socket */
 #define MW_S_LSN_UPDATE_ERR	6	/* the sidecar's listener could not be registered */
-#define MW_S_MAX		8
+#define MW_S_CONN_FULL		7	/* mw_conn_v1 full: a connection is not tracked */
+#define MW_S_AGG_FULL		8	/* mw_agg_v1 full: a destination is not aggregated */
+#define MW_S_EVENTS_LOST	9	/* ring buffer full: a close event is not in the log */
+#define MW_S_MAX		16
 
 /* mw_meta_v1[0]: identifies a pin directory as ours and its ABI. Written once at load. */
 struct mw_meta {
@@ -118,12 +121,15 @@ struct mw_counters {
 };
 
 /*
- * Socket storage mw_sko_v1: where a redirected connection was going. On the
- * client's socket (flags 0) from connect4/6; on the sidecar's accepted socket
- * (MW_SKO_F_SIDECAR) from sockops, which moves it there from mw_orig_v1, so the
- * answer lives exactly as long as the socket that asks.
+ * Socket storage mw_sko_v1: where a connection was going. On every client
+ * socket of an enrolled namespace from connect4/6 (the destination the
+ * application asked for, and whether it was redirected); on the sidecar's
+ * accepted socket (MW_SKO_F_SIDECAR) from sockops, which moves it there from
+ * mw_orig_v1, so the answer lives exactly as long as the socket that asks.
  */
-#define MW_SKO_F_SIDECAR	(1u << 0)
+#define MW_SKO_F_SIDECAR	(1u << 0)	/* the sidecar's accepted socket: answers SO_ORIGINAL_DST */
+#define MW_SKO_F_REDIRECTED	(1u << 1)	/* a client socket sent to the sidecar */
+#define MW_SKO_F_OWN		(1u << 2)	/* a client socket of the sidecar itself (ignored UID/GID) */
 
 struct mw_sk_orig {
 	__u8 addr[MW_ADDR_LEN];
@@ -156,6 +162,88 @@ struct mw_origdst {
 	__u32 flags;
 };
 
+/*
+ * Connection tracking (sockops). Every TCP connection that a process of an
+ * enrolled namespace opens is tracked from connect() to close, as the
+ * application sees it: a redirected connection under its original destination,
+ * bytes as the application wrote and read them. The sidecar's own connections
+ * (ignored UID/GID) are legs of a hop already counted: only their connect
+ * failures count, under the destination they failed to reach.
+ */
+#define MW_ROLE_DIRECT		0	/* the app's connection, not redirected */
+#define MW_ROLE_REDIRECTED	1	/* the app's connection, through the sidecar */
+#define MW_ROLE_SIDECAR		2	/* the sidecar's own (ignored UID/GID) */
+
+#define MW_END_NORMAL		0	/* FIN handshake */
+#define MW_END_RESET		1	/* aborted after establishment (RST either way) */
+#define MW_END_REFUSED		2	/* connect failed: RST to the SYN */
+#define MW_END_TIMEOUT		3	/* connect failed: no answer */
+#define MW_END_FAILED		4	/* connect failed otherwise (unreachable, aborted) */
+#define MW_END_MAX		8
+
+/* Histograms: bucket i counts values v (microseconds) with 2^(i-1) < v <= 2^i,
+ * bucket 0 v <= 1, the last bucket everything above. */
+#define MW_HIST_BUCKETS		32
+
+/* mw_conn_v1 (hash by socket cookie): a live connection. sockops writes; `meshwarp
+ * conns` and the agent read. */
+struct mw_conn {
+	__u64 netns;
+	__u64 start_ns;		/* CLOCK_MONOTONIC (bpf_ktime_get_ns) at connect() */
+	__u64 established_ns;	/* 0 until established */
+	__u64 bytes_sent;	/* acked bytes the application wrote */
+	__u64 bytes_received;	/* bytes the application can read */
+	__u64 segs_out;
+	__u64 segs_in;
+	__u32 srtt_us;		/* smoothed RTT */
+	__u32 min_rtt_us;	/* smallest RTT sample seen (0: none) */
+	__u32 retransmits;	/* total retransmitted segments */
+	__u8 role;		/* MW_ROLE_* */
+	__u8 state;		/* TCP state (BPF_TCP_*) */
+	__u16 family;
+	__u8 saddr[MW_ADDR_LEN];	/* the application's end */
+	__u8 daddr[MW_ADDR_LEN];	/* where the application was going */
+	__be16 sport;
+	__be16 dport;
+	__u32 pad;
+};
+
+/* Ring buffer mw_events_v1: one record per closed tracked connection. */
+struct mw_conn_event {
+	struct mw_conn c;
+	__u64 end_ns;
+	__u64 cookie;
+	__u8 end;		/* MW_END_* */
+	__u8 pad[7];
+};
+
+/* mw_agg_v1 (per-CPU hash): totals per (namespace, destination, port). They are
+ * what metrics are made of: exact whatever the agent or the ring buffer did. */
+struct mw_agg_key {
+	__u64 netns;
+	__u8 daddr[MW_ADDR_LEN];
+	__be16 dport;
+	__u16 pad[3];
+};
+
+struct mw_agg {
+	__u64 opened;		/* established */
+	__u64 closed;		/* established, then closed */
+	__u64 bytes_sent;
+	__u64 bytes_received;
+	__u64 retransmits;
+	__u64 ends[MW_END_MAX];	/* MW_END_* of every closed or failed connection */
+	__u64 rtt_us_sum;	/* of closed connections' final srtt */
+	__u64 duration_us_sum;	/* of closed connections, established to close */
+	__u64 rtt_hist[MW_HIST_BUCKETS];
+	__u64 duration_hist[MW_HIST_BUCKETS];
+};
+
+/* mw_name_v1: netns cookie -> the workload's name (MESHWARP_WORKLOAD at init). */
+struct mw_name {
+	char name[64];
+};
+
 /* Capacities (max_entries). */
 /*
  * mw_lsn_v1 (SOCKHASH): (netns, port, family) -> the sidecar's ingress listener.
@@ -185,6 +273,9 @@ struct mw_sk_lsn {
 #define MW_MAX_LOCAL		(1u << 16)
 #define MW_MAX_ORIG		(1u << 18)
 #define MW_MAX_LSN		(2 * MW_MAX_WORKLOADS)
+#define MW_MAX_CONNS		(1u << 18)
+#define MW_MAX_AGG		(1u << 16)
+#define MW_EVENTS_BYTES		(4u << 20)
 
 #ifndef __bpf__
 _Static_assert(sizeof(struct mw_meta) == 24, "mw_meta");
@@ -199,6 +290,10 @@ _Static_assert(sizeof(struct mw_tuple) == 48, "mw_tuple");
 _Static_assert(sizeof(struct mw_origdst) == 24, "mw_origdst");
 _Static_assert(sizeof(struct mw_lsn_key) == 16, "mw_lsn_key");
 _Static_assert(sizeof(struct mw_sk_lsn) == 8, "mw_sk_lsn");
+_Static_assert(sizeof(struct mw_conn) == 112, "mw_conn");
+_Static_assert(sizeof(struct mw_conn_event) == 136, "mw_conn_event");
+_Static_assert(sizeof(struct mw_agg_key) == 32, "mw_agg_key");
+_Static_assert(sizeof(struct mw_agg) == 8 * (7 + MW_END_MAX + 2 * MW_HIST_BUCKETS), "mw_agg");
 #endif
 
 #endif /* MESHWARP_ABI_H */

@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Connection tracking from sockops: a record per connection from connect() to
+ * close, totals per destination, a ring buffer event at close. BPF side only.
+ */
+#ifndef MW_TRACK_BPF_H
+#define MW_TRACK_BPF_H
+
+#include <bpf/bpf_core_read.h>
+#include "maps.bpf.h"
+#include "skops.bpf.h"
+
+#define MW_ECONNREFUSED	111
+#define MW_ETIMEDOUT	110
+
+/* Only the field we read; CO-RE finds it in the running kernel's struct sock. */
+struct sock___mw {
+	int sk_err;
+} __attribute__((preserve_access_index));
+
+/* Bucket of a value in microseconds: 0 for v <= 1, i for 2^(i-1) < v <= 2^i. */
+static __always_inline __u32 mw_hist_bucket(__u64 v)
+{
+	__u32 r = 0;
+
+	if (v <= 1)
+		return 0;
+	v--;
+	if (v >> 32) { v >>= 32; r += 32; }
+	if (v >> 16) { v >>= 16; r += 16; }
+	if (v >> 8) { v >>= 8; r += 8; }
+	if (v >> 4) { v >>= 4; r += 4; }
+	if (v >> 2) { v >>= 2; r += 2; }
+	if (v >> 1) { r += 1; }
+	r += 1;
+	return r < MW_HIST_BUCKETS ? r : MW_HIST_BUCKETS - 1;
+}
+
+/* Reads the live counters of the socket into its record. */
+static __always_inline void mw_conn_sample(struct mw_conn *c, struct bpf_sock_ops *skops,
+					   __u32 mrtt_us)
+{
+	__u32 srtt = MW_CTX(skops->srtt_us) >> 3;	/* the kernel keeps srtt << 3 */
+
+	c->bytes_sent = MW_CTX(skops->bytes_acked);
+	c->bytes_received = MW_CTX(skops->bytes_received);
+	c->segs_out = MW_CTX(skops->data_segs_out);
+	c->segs_in = MW_CTX(skops->data_segs_in);
+	c->retransmits = MW_CTX(skops->total_retrans);
+	c->srtt_us = srtt;
+	if (!mrtt_us)
+		mrtt_us = srtt;
+	if (mrtt_us && (!c->min_rtt_us || mrtt_us < c->min_rtt_us))
+		c->min_rtt_us = mrtt_us;
+}
+
+/* connect() started on a socket connect4/6 saw: open its record. */
+static __always_inline void mw_track_connect(struct bpf_sock_ops *skops)
+{
+	struct mw_conn c = {};
+	struct mw_sk_orig *so;
+	struct bpf_sock *sk = skops->sk;
+	__u32 l[4], r[4];
+	__u64 cookie;
+
+	if (!sk)
+		return;
+	so = bpf_sk_storage_get(&mw_sko_v1, sk, 0, 0);
+	if (!so || (so->flags & MW_SKO_F_SIDECAR))
+		return;
+	cookie = bpf_get_socket_cookie(skops);
+	c.netns = so->netns;
+	c.start_ns = bpf_ktime_get_ns();
+	c.role = (so->flags & MW_SKO_F_OWN) ? MW_ROLE_SIDECAR :
+		 (so->flags & MW_SKO_F_REDIRECTED) ? MW_ROLE_REDIRECTED : MW_ROLE_DIRECT;
+	c.state = BPF_TCP_SYN_SENT;
+	c.family = (__u16)mw_skops_addrs(skops, l, r);
+	mw_addr_copy(c.saddr, l);
+	c.sport = bpf_htons((__u16)MW_CTX(skops->local_port));
+	__builtin_memcpy(c.daddr, so->addr, MW_ADDR_LEN);
+	c.dport = so->port;
+	if (bpf_map_update_elem(&mw_conn_v1, &cookie, &c, BPF_ANY)) {
+		mw_stat_inc(MW_S_CONN_FULL);
+		return;
+	}
+	bpf_sock_ops_cb_flags_set(skops, MW_CTX(skops->bpf_sock_ops_cb_flags) |
+				  BPF_SOCK_OPS_STATE_CB_FLAG | BPF_SOCK_OPS_RTT_CB_FLAG);
+}
+
+static __always_inline struct mw_agg *mw_agg_of(const struct mw_conn *c)
+{
+	struct mw_agg_key k = {};
+	struct mw_agg *a;
+	__u32 zero = 0;
+	void *init;
+
+	k.netns = c->netns;
+	__builtin_memcpy(k.daddr, c->daddr, MW_ADDR_LEN);
+	k.dport = c->dport;
+	a = bpf_map_lookup_elem(&mw_agg_v1, &k);
+	if (a)
+		return a;
+	init = bpf_map_lookup_elem(&mw_zero_v1, &zero);
+	if (!init)
+		return NULL;
+	if (bpf_map_update_elem(&mw_agg_v1, &k, init, BPF_NOEXIST) && !bpf_map_lookup_elem(&mw_agg_v1, &k)) {
+		mw_stat_inc(MW_S_AGG_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&mw_agg_v1, &k);
+}
+
+static __always_inline void mw_track_established(struct bpf_sock_ops *skops)
+{
+	__u64 cookie = bpf_get_socket_cookie(skops);
+	struct mw_conn *c;
+	struct mw_agg *a;
+
+	c = bpf_map_lookup_elem(&mw_conn_v1, &cookie);
+	if (!c)
+		return;
+	c->established_ns = bpf_ktime_get_ns();
+	c->state = BPF_TCP_ESTABLISHED;
+	mw_conn_sample(c, skops, 0);
+	if (c->role == MW_ROLE_SIDECAR)
+		return;
+	a = mw_agg_of(c);
+	if (a)
+		a->opened++;
+}
+
+static __always_inline void mw_track_rtt(struct bpf_sock_ops *skops)
+{
+	__u64 cookie = bpf_get_socket_cookie(skops);
+	struct mw_conn *c;
+
+	c = bpf_map_lookup_elem(&mw_conn_v1, &cookie);
+	if (c)
+		mw_conn_sample(c, skops, (__u32)MW_CTX(skops->args[0]));
+}
+
+/* How a connection ended, from the state it left and the socket's error. */
+static __always_inline __u8 mw_end_of(struct bpf_sock_ops *skops, __u32 old_state)
+{
+	struct sock___mw *sk = NULL;
+	int err = 0;
+
+	switch (old_state) {
+	case BPF_TCP_SYN_SENT:
+		/* The error that ended connect() is in sk_err, which the context does
+		 * not expose: take the kernel's socket through a BTF pointer. */
+		if (skops->sk)
+			sk = (void *)bpf_skc_to_tcp_sock(skops->sk);
+		if (sk && bpf_core_field_exists(sk->sk_err))
+			bpf_core_read(&err, sizeof(err), &sk->sk_err);
+		if (err == MW_ECONNREFUSED)
+			return MW_END_REFUSED;
+		if (err == MW_ETIMEDOUT)
+			return MW_END_TIMEOUT;
+		return MW_END_FAILED;
+	case BPF_TCP_ESTABLISHED:
+	case BPF_TCP_SYN_RECV:
+	case BPF_TCP_CLOSE_WAIT:
+	case BPF_TCP_FIN_WAIT1:
+		/* Straight to CLOSE from a state with data in flight: an abort,
+		 * a RST sent or received. An orderly close passes FIN states. */
+		return MW_END_RESET;
+	default:
+		return MW_END_NORMAL;
+	}
+}
+
+static __always_inline void mw_track_close(struct bpf_sock_ops *skops, __u32 old_state)
+{
+	__u64 cookie = bpf_get_socket_cookie(skops);
+	struct mw_conn_event *e;
+	struct mw_conn *c;
+	struct mw_agg *a;
+	__u64 now = bpf_ktime_get_ns(), dur_us;
+	__u8 end;
+
+	c = bpf_map_lookup_elem(&mw_conn_v1, &cookie);
+	if (!c)
+		return;
+	mw_conn_sample(c, skops, 0);
+	c->state = BPF_TCP_CLOSE;
+	end = mw_end_of(skops, old_state);
+
+	a = (c->role != MW_ROLE_SIDECAR || !c->established_ns) ? mw_agg_of(c) : NULL;
+	if (a) {
+		a->ends[end & (MW_END_MAX - 1)]++;
+		if (c->established_ns) {
+			dur_us = (now - c->established_ns) / 1000;
+			a->closed++;
+			a->bytes_sent += c->bytes_sent;
+			a->bytes_received += c->bytes_received;
+			a->retransmits += c->retransmits;
+			a->rtt_us_sum += c->srtt_us;
+			a->duration_us_sum += dur_us;
+			a->rtt_hist[mw_hist_bucket(c->srtt_us) & (MW_HIST_BUCKETS - 1)]++;
+			a->duration_hist[mw_hist_bucket(dur_us) & (MW_HIST_BUCKETS - 1)]++;
+		}
+	}
+
+	e = bpf_ringbuf_reserve(&mw_events_v1, sizeof(*e), 0);
+	if (e) {
+		__builtin_memcpy(&e->c, c, sizeof(*c));
+		e->end_ns = now;
+		e->cookie = cookie;
+		e->end = end;
+		__builtin_memset(e->pad, 0, sizeof(e->pad));
+		bpf_ringbuf_submit(e, 0);
+	} else {
+		mw_stat_inc(MW_S_EVENTS_LOST);
+	}
+	bpf_map_delete_elem(&mw_conn_v1, &cookie);
+}
+
+#endif /* MW_TRACK_BPF_H */
