@@ -134,9 +134,15 @@ int mw_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_RTT_CB:
 		mw_track_rtt(skops);
 		break;
+	case BPF_SOCK_OPS_PARSE_HDR_OPT_CB:
+		mw_track_hdr(skops);
+		break;
 	case BPF_SOCK_OPS_STATE_CB:
 		if (MW_CTX(skops->args[1]) == BPF_TCP_CLOSE)
 			mw_track_close(skops, (__u32)MW_CTX(skops->args[0]));
+		else
+			mw_track_state(skops, (__u32)MW_CTX(skops->args[0]),
+				       (__u32)MW_CTX(skops->args[1]));
 		break;
 	case BPF_SOCK_OPS_TCP_LISTEN_CB:
 		mw_register_listener(skops);

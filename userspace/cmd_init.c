@@ -13,6 +13,7 @@
 
 #include <bpf/bpf.h>
 
+#include "agent.h"
 #include "cli.h"
 #include "config.h"
 #include "host.h"
@@ -138,6 +139,10 @@ static int mw_enable(struct mw_opts *o, struct mw_init *in)
 	struct mw_dp dp;
 	int err;
 
+	err = mw_agent_request(o, "enable");
+	if (err >= 0)
+		return err ? -ECANCELED : 0;
+
 	err = mw_open_dp(o, &dp, MW_DP_CREATE | MW_DP_LOCK);
 	if (err)
 		return err;
@@ -163,6 +168,10 @@ static int mw_disable(struct mw_opts *o, uint64_t netns)
 	struct mw_store s;
 	struct mw_dp dp;
 	int err;
+
+	err = mw_agent_request(o, "disable");
+	if (err >= 0)
+		return err ? -ECANCELED : 0;
 
 	err = mw_open_dp(o, &dp, MW_DP_LOCK);
 	if (err == -ENOENT) {

@@ -199,6 +199,8 @@ int main(int argc, char **argv)
 		return mw_cmd_unload(&o, argc, argv);
 	if (strcmp(cmd, "conns") == 0)
 		return mw_cmd_conns(&o, argc, argv);
+	if (strcmp(cmd, "agent") == 0)
+		return mw_cmd_agent(&o, argc, argv);
 	if (strcmp(cmd, "help") == 0) {
 		mw_usage(stdout);
 		return MW_EXIT_OK;

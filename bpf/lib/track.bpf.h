@@ -36,14 +36,27 @@ static __always_inline __u32 mw_hist_bucket(__u64 v)
 	return r < MW_HIST_BUCKETS ? r : MW_HIST_BUCKETS - 1;
 }
 
-/* Reads the live counters of the socket into its record. */
+/*
+ * Reads the live counters of the socket into its record. The kernel's byte
+ * counters follow the sequence space: bytes_acked includes our SYN once the
+ * connection is up and our FIN once acked, bytes_received the peer's FIN. The
+ * record counts what the application wrote and can read.
+ */
 static __always_inline void mw_conn_sample(struct mw_conn *c, struct bpf_sock_ops *skops,
 					   __u32 mrtt_us)
 {
+	__u64 acked = MW_CTX(skops->bytes_acked);
+	__u64 rcvd = MW_CTX(skops->bytes_received);
 	__u32 srtt = MW_CTX(skops->srtt_us) >> 3;	/* the kernel keeps srtt << 3 */
 
-	c->bytes_sent = MW_CTX(skops->bytes_acked);
-	c->bytes_received = MW_CTX(skops->bytes_received);
+	if (c->established_ns && acked)
+		acked--;
+	if ((c->flags & MW_CONN_F_FIN_ACKED) && acked)
+		acked--;
+	if ((c->flags & MW_CONN_F_FIN_IN) && rcvd)
+		rcvd--;
+	c->bytes_sent = acked;
+	c->bytes_received = rcvd;
 	c->segs_out = MW_CTX(skops->data_segs_out);
 	c->segs_in = MW_CTX(skops->data_segs_in);
 	c->retransmits = MW_CTX(skops->total_retrans);
@@ -52,6 +65,35 @@ static __always_inline void mw_conn_sample(struct mw_conn *c, struct bpf_sock_op
 		mrtt_us = srtt;
 	if (mrtt_us && (!c->min_rtt_us || mrtt_us < c->min_rtt_us))
 		c->min_rtt_us = mrtt_us;
+}
+
+/* Which FINs a state change means, for mw_conn_sample. */
+static __always_inline void mw_conn_fins(struct mw_conn *c, __u32 old_state, __u32 new_state)
+{
+	switch (new_state) {
+	case BPF_TCP_FIN_WAIT1:
+	case BPF_TCP_LAST_ACK:
+		c->flags |= MW_CONN_F_FIN_OUT;
+		break;
+	case BPF_TCP_FIN_WAIT2:
+		c->flags |= MW_CONN_F_FIN_ACKED;
+		break;
+	case BPF_TCP_CLOSE_WAIT:
+		c->flags |= MW_CONN_F_FIN_IN;
+		break;
+	case BPF_TCP_CLOSING:	/* simultaneous close: their FIN before our FIN's ack */
+		c->flags |= MW_CONN_F_FIN_IN;
+		break;
+	case BPF_TCP_CLOSE:
+		/* LAST_ACK and CLOSING -> CLOSE: our FIN was acked. FIN_WAIT2 ->
+		 * CLOSE says nothing about their FIN (an orphan goes to TIME_WAIT
+		 * without it): mw_track_hdr watches the packets for it. */
+		if (old_state == BPF_TCP_LAST_ACK || old_state == BPF_TCP_CLOSING)
+			c->flags |= MW_CONN_F_FIN_ACKED;
+		break;
+	default:
+		break;
+	}
 }
 
 /* connect() started on a socket connect4/6 saw: open its record. */
@@ -170,6 +212,41 @@ static __always_inline __u8 mw_end_of(struct bpf_sock_ops *skops, __u32 old_stat
 	}
 }
 
+/* A state change short of CLOSE: keep the FIN bookkeeping and the state. */
+static __always_inline void mw_track_state(struct bpf_sock_ops *skops, __u32 old_state,
+					   __u32 new_state)
+{
+	__u64 cookie = bpf_get_socket_cookie(skops);
+	struct mw_conn *c;
+
+	c = bpf_map_lookup_elem(&mw_conn_v1, &cookie);
+	if (!c)
+		return;
+	mw_conn_fins(c, old_state, new_state);
+	c->state = (__u8)new_state;
+	/* Once we closed, their FIN can only be seen on the wire: parse the few
+	 * packets that still come (no cost before this point). */
+	if (new_state == BPF_TCP_FIN_WAIT1)
+		bpf_sock_ops_cb_flags_set(skops, MW_CTX(skops->bpf_sock_ops_cb_flags) |
+					  BPF_SOCK_OPS_PARSE_ALL_HDR_OPT_CB_FLAG);
+}
+
+#define MW_TCPHDR_FIN 0x01
+
+/* A packet of a connection we closed first: note their FIN. */
+static __always_inline void mw_track_hdr(struct bpf_sock_ops *skops)
+{
+	__u64 cookie;
+	struct mw_conn *c;
+
+	if (!(MW_CTX(skops->skb_tcp_flags) & MW_TCPHDR_FIN))
+		return;
+	cookie = bpf_get_socket_cookie(skops);
+	c = bpf_map_lookup_elem(&mw_conn_v1, &cookie);
+	if (c)
+		c->flags |= MW_CONN_F_FIN_IN;
+}
+
 static __always_inline void mw_track_close(struct bpf_sock_ops *skops, __u32 old_state)
 {
 	__u64 cookie = bpf_get_socket_cookie(skops);
@@ -182,6 +259,7 @@ static __always_inline void mw_track_close(struct bpf_sock_ops *skops, __u32 old
 	c = bpf_map_lookup_elem(&mw_conn_v1, &cookie);
 	if (!c)
 		return;
+	mw_conn_fins(c, old_state, BPF_TCP_CLOSE);
 	mw_conn_sample(c, skops, 0);
 	c->state = BPF_TCP_CLOSE;
 	end = mw_end_of(skops, old_state);

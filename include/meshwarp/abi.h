@@ -205,8 +205,13 @@ struct mw_conn {
 	__u8 daddr[MW_ADDR_LEN];	/* where the application was going */
 	__be16 sport;
 	__be16 dport;
-	__u32 pad;
+	__u8 flags;		/* MW_CONN_F_*: which FINs the byte counters include */
+	__u8 pad[3];
 };
+
+#define MW_CONN_F_FIN_IN	(1u << 0)	/* the peer's FIN arrived (counted in bytes_received) */
+#define MW_CONN_F_FIN_OUT	(1u << 1)	/* our FIN was sent */
+#define MW_CONN_F_FIN_ACKED	(1u << 2)	/* our FIN was acked (counted in bytes_acked) */
 
 /* Ring buffer mw_events_v1: one record per closed tracked connection. */
 struct mw_conn_event {

@@ -1,0 +1,689 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * meshwarp agent: the node agent. It loads (or adopts) the pinned data path,
+ * enrols workloads that `meshwarp init` sends over a root-only Unix socket,
+ * serves Prometheus metrics (libmicrohttpd, gzip through zlib), pushes statsd,
+ * and writes one JSON line per closed connection. SIGTERM leaves the data path
+ * running; --cleanup tears it down on exit.
+ *
+ * Threads: libmicrohttpd answers scrapes on its own thread, reading the maps
+ * (bpf syscalls are thread-safe; the service names are read-only after start);
+ * everything else runs in the main loop below.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+#include <json-c/json.h>
+#include <microhttpd.h>
+#include <zlib.h>
+
+#include "agent.h"
+#include "cli.h"
+#include "collect.h"
+#include "host.h"
+#include "loader.h"
+#include "log.h"
+#include "metrics.h"
+
+#define MW_REQ_MAX	(64 * 1024)
+#define MW_STATSD_MTU	1400
+
+static volatile sig_atomic_t mw_stop;
+
+static void mw_on_signal(int sig)
+{
+	mw_stop = sig;
+}
+
+struct mw_agent {
+	struct mw_opts *o;
+	struct mw_dp dp;
+	struct mw_names names;
+	struct MHD_Daemon *http;
+	struct ring_buffer *rb;
+	FILE *log;
+	int statsd_fd;
+	int listen_fd;
+	uint64_t boot_to_realtime_ns;
+	struct mw_metric_set prev;	/* last statsd push */
+	int have_prev;
+};
+
+/* "HOST:PORT", "[V6]:PORT" -> sockaddr. */
+static int mw_parse_hostport(const char *s, int socktype, struct sockaddr_storage *ss,
+			     socklen_t *len)
+{
+	struct addrinfo hints = { .ai_socktype = socktype, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	char host[128];
+	const char *colon, *port;
+	int rc;
+
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+
+		if (!end || end[1] != ':' || (size_t)(end - s - 1) >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s + 1, (size_t)(end - s - 1));
+		host[end - s - 1] = '\0';
+		port = end + 2;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || (size_t)(colon - s) >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s, (size_t)(colon - s));
+		host[colon - s] = '\0';
+		port = colon + 1;
+	}
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc || !res)
+		return -EINVAL;
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* --- Prometheus ------------------------------------------------------------ */
+
+static int mw_gzip(const char *in, size_t in_len, char **out, size_t *out_len)
+{
+	z_stream z = {};
+	uLong bound;
+	char *buf;
+
+	/* windowBits 15 + 16: a gzip wrapper, which is what Content-Encoding: gzip means. */
+	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return -ENOMEM;
+	bound = deflateBound(&z, in_len) + 32;
+	buf = malloc(bound);
+	if (!buf) {
+		deflateEnd(&z);
+		return -ENOMEM;
+	}
+	z.next_in = (Bytef *)in;
+	z.avail_in = (uInt)in_len;
+	z.next_out = (Bytef *)buf;
+	z.avail_out = (uInt)bound;
+	if (deflate(&z, Z_FINISH) != Z_STREAM_END) {
+		deflateEnd(&z);
+		free(buf);
+		return -EIO;
+	}
+	*out = buf;
+	*out_len = z.total_out;
+	deflateEnd(&z);
+	return 0;
+}
+
+static int mw_render_metrics_text(struct mw_agent *a, char **text, size_t *len)
+{
+	struct mw_metric_set set;
+	FILE *f;
+	int err;
+
+	err = mw_collect(&a->dp, &a->names, &set);
+	if (err)
+		return err;
+	f = open_memstream(text, len);
+	if (!f) {
+		mw_metric_set_free(&set);
+		return -ENOMEM;
+	}
+	err = mw_render_prometheus(&set, f);
+	if (fclose(f) && !err)
+		err = -EIO;
+	mw_metric_set_free(&set);
+	if (err) {
+		free(*text);
+		*text = NULL;
+	}
+	return err;
+}
+
+static enum MHD_Result mw_http(void *cls, struct MHD_Connection *conn, const char *url,
+			       const char *method, const char *version, const char *upload,
+			       size_t *upload_size, void **req_cls)
+{
+	static const char not_found[] = "not found: try /metrics\n";
+	struct mw_agent *a = cls;
+	struct MHD_Response *resp;
+	const char *accept;
+	char *text = NULL, *gz = NULL;
+	size_t len = 0, gz_len = 0;
+	enum MHD_Result ret;
+	int err;
+
+	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+		return MHD_NO;
+	if (strcmp(url, "/metrics")) {
+		resp = MHD_create_response_from_buffer(sizeof(not_found) - 1, (void *)not_found,
+						       MHD_RESPMEM_PERSISTENT);
+		ret = MHD_queue_response(conn, MHD_HTTP_NOT_FOUND, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
+	err = mw_render_metrics_text(a, &text, &len);
+	if (err) {
+		static const char failed[] = "collecting metrics failed\n";
+
+		pr_warn("collecting metrics: %s\n", strerror(-err));
+		resp = MHD_create_response_from_buffer(sizeof(failed) - 1, (void *)failed,
+						       MHD_RESPMEM_PERSISTENT);
+		ret = MHD_queue_response(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
+	accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+	if (accept && strstr(accept, "gzip") && mw_gzip(text, len, &gz, &gz_len) == 0) {
+		free(text);
+		resp = MHD_create_response_from_buffer(gz_len, gz, MHD_RESPMEM_MUST_FREE);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+	} else {
+		resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"text/plain; version=0.0.4; charset=utf-8");
+	ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static int mw_http_start(struct mw_agent *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+
+	if (mw_parse_hostport(a->o->metrics_addr, SOCK_STREAM, &ss, &len)) {
+		pr_warn("--metrics-addr: %s is not HOST:PORT with a numeric host\n", a->o->metrics_addr);
+		return -EINVAL;
+	}
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	a->http = MHD_start_daemon(flags, 0, NULL, NULL, mw_http, a, MHD_OPTION_SOCK_ADDR,
+				   (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT,
+				   (unsigned int)10, MHD_OPTION_END);
+	if (!a->http) {
+		pr_warn("serving metrics on %s failed (address in use?)\n", a->o->metrics_addr);
+		return -EADDRINUSE;
+	}
+	pr_info("metrics on http://%s/metrics\n", a->o->metrics_addr);
+	return 0;
+}
+
+/* --- statsd ---------------------------------------------------------------- */
+
+static int mw_statsd_emit(void *ctx, const char *buf, size_t len)
+{
+	struct mw_agent *a = ctx;
+
+	/* A collector that is not there (ECONNREFUSED) must not stop the agent. */
+	if (send(a->statsd_fd, buf, len, 0) < 0 && errno != ECONNREFUSED)
+		return -errno;
+	return 0;
+}
+
+static void mw_statsd_push(struct mw_agent *a)
+{
+	struct mw_metric_set set;
+	int err;
+
+	if (a->statsd_fd < 0 || mw_collect(&a->dp, &a->names, &set))
+		return;
+	err = mw_render_statsd(&set, a->have_prev ? &a->prev : NULL, MW_STATSD_MTU, mw_statsd_emit, a);
+	if (err)
+		pr_warn("statsd push: %s\n", strerror(-err));
+	if (a->have_prev)
+		mw_metric_set_free(&a->prev);
+	a->prev = set;
+	a->have_prev = 1;
+}
+
+static int mw_statsd_open(struct mw_agent *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	a->statsd_fd = -1;
+	if (!a->o->statsd_addr)
+		return 0;
+	if (mw_parse_hostport(a->o->statsd_addr, SOCK_DGRAM, &ss, &len)) {
+		pr_warn("--statsd: %s is not HOST:PORT with a numeric host\n", a->o->statsd_addr);
+		return -EINVAL;
+	}
+	a->statsd_fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (a->statsd_fd < 0 || connect(a->statsd_fd, (struct sockaddr *)&ss, len) < 0) {
+		pr_warn("statsd %s: %s\n", a->o->statsd_addr, strerror(errno));
+		return -errno;
+	}
+	pr_info("statsd to %s every %d s\n", a->o->statsd_addr, a->o->statsd_interval);
+	return 0;
+}
+
+/* --- connection log -------------------------------------------------------- */
+
+static int mw_on_event(void *ctx, void *data, size_t size)
+{
+	struct mw_agent *a = ctx;
+	const struct mw_conn_event *e = data;
+	char wl[80];
+
+	if (!a->log || size < sizeof(*e))
+		return 0;
+	mw_workload_name(&a->dp, e->c.netns, wl, sizeof(wl));
+	mw_render_conn_json(e, wl, &a->names, a->boot_to_realtime_ns, a->log);
+	fflush(a->log);
+	return 0;
+}
+
+static uint64_t mw_boot_to_realtime(void)
+{
+	struct timespec mono, real;
+
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_REALTIME, &real);
+	return ((uint64_t)real.tv_sec - (uint64_t)mono.tv_sec) * 1000000000ull +
+	       (uint64_t)real.tv_nsec - (uint64_t)mono.tv_nsec;
+}
+
+/* --- enrolment socket ------------------------------------------------------ */
+
+static int mw_listen_unix(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char dir[sizeof(sun.sun_path)];
+	char *slash;
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		pr_warn("--socket: path too long: %s\n", path);
+		return -ENAMETOOLONG;
+	}
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+			pr_warn("mkdir %s: %s\n", dir, strerror(errno));
+			return -errno;
+		}
+	}
+	memcpy(sun.sun_path, path, strlen(path));
+	unlink(path);	/* a stale socket of an agent that died */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(path, 0600) < 0 ||
+	    listen(fd, 64) < 0) {
+		int err = -errno;
+
+		pr_warn("enrolment socket %s: %s\n", path, strerror(errno));
+		close(fd);
+		return err;
+	}
+	pr_info("enrolment socket %s\n", path);
+	return fd;
+}
+
+/*
+ * Runs init for the caller's network namespace in a child: the child enters the
+ * namespace of the peer process (from SO_PEERCRED, never from the request: a pod
+ * can only enrol itself), takes the request's variables as its environment and
+ * runs the same code as a standalone `meshwarp init`. Its stderr becomes the
+ * answer's message.
+ */
+static int mw_enrol_child(struct mw_agent *a, pid_t peer, const char *op, json_object *env,
+			  char *msg, size_t msglen)
+{
+	char path[64], *argv[] = { "init", (char *)op, NULL };
+	int pipefd[2], status = 0, nsfd;
+	ssize_t n, got = 0;
+	pid_t child;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)peer);
+	nsfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (nsfd < 0) {
+		snprintf(msg, msglen, "the caller's network namespace (%s): %s", path, strerror(errno));
+		return MW_EXIT_FAIL;
+	}
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		close(nsfd);
+		snprintf(msg, msglen, "pipe: %s", strerror(errno));
+		return MW_EXIT_FAIL;
+	}
+	child = fork();
+	if (child == 0) {
+		dup2(pipefd[1], STDERR_FILENO);
+		dup2(pipefd[1], STDOUT_FILENO);
+		if (setns(nsfd, CLONE_NEWNET) < 0) {
+			fprintf(stderr, "entering the caller's network namespace: %s\n", strerror(errno));
+			_exit(MW_EXIT_FAIL);
+		}
+		clearenv();
+		json_object_object_foreach(env, key, val) {
+			if ((!strncmp(key, "APPMESH_", 8) || !strncmp(key, "MESHWARP_", 9)) &&
+			    json_object_is_type(val, json_type_string))
+				setenv(key, json_object_get_string(val), 1);
+		}
+		/* The agent's own data path, whatever the caller thought. */
+		unsetenv("MESHWARP_PIN_DIR");
+		unsetenv("MESHWARP_CGROUP");
+		setenv("MESHWARP_STANDALONE", "1", 1);
+		_exit(mw_cmd_init(a->o, 2, argv));
+	}
+	close(pipefd[1]);
+	close(nsfd);
+	if (child < 0) {
+		close(pipefd[0]);
+		snprintf(msg, msglen, "fork: %s", strerror(errno));
+		return MW_EXIT_FAIL;
+	}
+	while (got < (ssize_t)msglen - 1 &&
+	       (n = read(pipefd[0], msg + got, msglen - 1 - (size_t)got)) > 0)
+		got += n;
+	msg[got] = '\0';
+	close(pipefd[0]);
+	if (waitpid(child, &status, 0) < 0 || !WIFEXITED(status))
+		return MW_EXIT_FAIL;
+	return WEXITSTATUS(status);
+}
+
+static void mw_reply(int fd, int code, const char *msg)
+{
+	json_object *r = json_object_new_object();
+	const char *s;
+
+	json_object_object_add(r, "ok", json_object_new_boolean(code == 0));
+	json_object_object_add(r, "exit", json_object_new_int(code));
+	json_object_object_add(r, "message", json_object_new_string(msg));
+	s = json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN);
+	if (write(fd, s, strlen(s)) < 0 || write(fd, "\n", 1) < 0)
+		pr_debug("reply: %s\n", strerror(errno));
+	json_object_put(r);
+}
+
+static void mw_serve_one(struct mw_agent *a, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	char *buf, msg[8192] = "";
+	json_object *req = NULL, *op, *env, *pin;
+	ssize_t n, got = 0;
+	int code;
+
+	buf = calloc(1, MW_REQ_MAX + 1);
+	if (!buf)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		mw_reply(fd, MW_EXIT_FAIL, "no peer credentials");
+		goto out;
+	}
+	if (cred.uid != 0) {
+		mw_reply(fd, MW_EXIT_FAIL, "enrolment is for root only");
+		goto out;
+	}
+	while (got < MW_REQ_MAX && (n = read(fd, buf + got, (size_t)(MW_REQ_MAX - got))) > 0) {
+		got += n;
+		if (memchr(buf, '\n', (size_t)got))
+			break;
+	}
+	req = json_tokener_parse(buf);
+	if (!req || !json_object_object_get_ex(req, "op", &op) ||
+	    !json_object_object_get_ex(req, "env", &env) ||
+	    !json_object_is_type(env, json_type_object)) {
+		mw_reply(fd, MW_EXIT_USAGE, "bad request: want {\"op\": \"enable|disable\", \"env\": {...}}");
+		goto out;
+	}
+	if (json_object_object_get_ex(req, "pin_dir", &pin) &&
+	    strcmp(json_object_get_string(pin), a->o->pin_dir)) {
+		snprintf(msg, sizeof(msg), "this agent serves %s, not %s", a->o->pin_dir,
+			 json_object_get_string(pin));
+		mw_reply(fd, MW_EXIT_NOT_LOADED, msg);
+		goto out;
+	}
+	if (strcmp(json_object_get_string(op), "enable") && strcmp(json_object_get_string(op), "disable")) {
+		mw_reply(fd, MW_EXIT_USAGE, "op must be enable or disable");
+		goto out;
+	}
+	code = mw_enrol_child(a, cred.pid, json_object_get_string(op), env, msg, sizeof(msg));
+	pr_info("%s for pid %d: exit %d\n", json_object_get_string(op), (int)cred.pid, code);
+	mw_reply(fd, code, msg);
+out:
+	json_object_put(req);
+	free(buf);
+}
+
+/* --- main loop ------------------------------------------------------------- */
+
+static void mw_agent_close(struct mw_agent *a)
+{
+	if (a->http)
+		MHD_stop_daemon(a->http);
+	ring_buffer__free(a->rb);
+	if (a->log && a->log != stdout)
+		fclose(a->log);
+	if (a->statsd_fd >= 0)
+		close(a->statsd_fd);
+	if (a->listen_fd >= 0) {
+		close(a->listen_fd);
+		unlink(a->o->socket_path);
+	}
+	if (a->have_prev)
+		mw_metric_set_free(&a->prev);
+	mw_names_free(&a->names);
+	mw_dp_close(&a->dp);
+}
+
+static int mw_load_names(struct mw_agent *a)
+{
+	char err[256] = "", *text = NULL;
+	size_t len = 0;
+	FILE *f;
+	int ret;
+
+	if (!a->o->services)
+		return 0;
+	f = fopen(a->o->services, "re");
+	if (!f) {
+		pr_warn("--services %s: %s\n", a->o->services, strerror(errno));
+		return -errno;
+	}
+	text = calloc(1, 1 << 20);
+	if (text)
+		len = fread(text, 1, (1 << 20) - 1, f);
+	fclose(f);
+	if (!text)
+		return -ENOMEM;
+	text[len] = '\0';
+	ret = mw_names_parse(&a->names, text, err, sizeof(err));
+	free(text);
+	if (ret)
+		pr_warn("%s: %s\n", a->o->services, err);
+	return ret;
+}
+
+int mw_cmd_agent(struct mw_opts *o, int argc, char **argv)
+{
+	struct mw_agent a = { .o = o, .statsd_fd = -1, .listen_fd = -1 };
+	struct sigaction sa = { .sa_handler = mw_on_signal };
+	struct pollfd pfd[2];
+	time_t next_push;
+	int err;
+
+	if (argc > 1) {
+		fprintf(stderr, "usage: meshwarp agent [options] (meshwarp --help lists them)\n");
+		return MW_EXIT_USAGE;
+	}
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	err = mw_load_names(&a);
+	if (err)
+		return MW_EXIT_FAIL;
+	/* Load, attach and pin what is missing, then let go of the lock: the
+	 * children that enrol workloads take it. */
+	err = mw_reach_bpffs(o->pin_dir);
+	if (!err)
+		err = mw_opts_cgroup(o);
+	if (!err)
+		err = mw_dp_open(&a.dp, o->pin_dir, o->cgroup, MW_DP_CREATE | MW_DP_LOCK);
+	if (!err) {
+		mw_dp_close(&a.dp);
+		err = mw_dp_open(&a.dp, o->pin_dir, NULL, 0);
+	}
+	if (err) {
+		pr_warn("data path at %s: %s\n", o->pin_dir, strerror(-err));
+		mw_names_free(&a.names);
+		return MW_EXIT_FAIL;
+	}
+	pr_info("data path pinned at %s, attached to %s\n", o->pin_dir, o->cgroup);
+
+	a.boot_to_realtime_ns = mw_boot_to_realtime();
+	if (o->conn_log) {
+		a.log = strcmp(o->conn_log, "-") ? fopen(o->conn_log, "ae") : stdout;
+		if (!a.log) {
+			pr_warn("--conn-log %s: %s\n", o->conn_log, strerror(errno));
+			err = -errno;
+			goto out;
+		}
+	}
+	/* Always drain the events, so a full buffer means the agent is behind, not gone. */
+	a.rb = ring_buffer__new(a.dp.events_fd, mw_on_event, &a, NULL);
+	if (!a.rb) {
+		err = -errno;
+		pr_warn("ring buffer: %s\n", strerror(-err));
+		goto out;
+	}
+	err = mw_statsd_open(&a);
+	if (!err)
+		err = mw_http_start(&a);
+	if (err)
+		goto out;
+	a.listen_fd = mw_listen_unix(o->socket_path);
+	if (a.listen_fd < 0) {
+		err = a.listen_fd;
+		goto out;
+	}
+
+	next_push = time(NULL) + o->statsd_interval;
+	pfd[0] = (struct pollfd){ .fd = ring_buffer__epoll_fd(a.rb), .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = a.listen_fd, .events = POLLIN };
+	while (!mw_stop) {
+		int n = poll(pfd, 2, 1000);
+
+		if (n < 0 && errno != EINTR) {
+			err = -errno;
+			break;
+		}
+		if (n > 0 && (pfd[0].revents & POLLIN))
+			ring_buffer__consume(a.rb);
+		if (n > 0 && (pfd[1].revents & POLLIN)) {
+			int c = accept4(a.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+			if (c >= 0) {
+				mw_serve_one(&a, c);
+				close(c);
+			}
+		}
+		if (time(NULL) >= next_push) {
+			mw_statsd_push(&a);
+			next_push = time(NULL) + o->statsd_interval;
+		}
+	}
+	ring_buffer__consume(a.rb);
+	mw_statsd_push(&a);	/* what happened since the last push */
+	pr_info("stopping (signal %d)%s\n", (int)mw_stop,
+		o->cleanup ? ": tearing the data path down" : ": the data path keeps running");
+	err = 0;
+out:
+	mw_agent_close(&a);
+	if (o->cleanup && mw_dp_unload(o->pin_dir))
+		return MW_EXIT_FAIL;
+	return err ? MW_EXIT_FAIL : MW_EXIT_OK;
+}
+
+/* --- the client side: init asks the agent first ---------------------------- */
+
+extern char **environ;
+
+int mw_agent_request(const struct mw_opts *o, const char *op)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	json_object *req, *env, *resp = NULL, *v;
+	char buf[16384];
+	const char *s;
+	ssize_t n, got = 0;
+	char **e;
+	int fd, code = -1;
+
+	if (getenv("MESHWARP_STANDALONE") || strlen(o->socket_path) >= sizeof(sun.sun_path))
+		return -ENOENT;
+	memcpy(sun.sun_path, o->socket_path, strlen(o->socket_path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		close(fd);
+		return -ENOENT;	/* no agent: standalone */
+	}
+	req = json_object_new_object();
+	env = json_object_new_object();
+	for (e = environ; *e; e++) {
+		const char *eq = strchr(*e, '=');
+		char key[128];
+
+		if (!eq || (size_t)(eq - *e) >= sizeof(key))
+			continue;
+		if (strncmp(*e, "APPMESH_", 8) && strncmp(*e, "MESHWARP_", 9))
+			continue;
+		memcpy(key, *e, (size_t)(eq - *e));
+		key[eq - *e] = '\0';
+		json_object_object_add(env, key, json_object_new_string(eq + 1));
+	}
+	json_object_object_add(req, "op", json_object_new_string(op));
+	json_object_object_add(req, "pin_dir", json_object_new_string(o->pin_dir));
+	json_object_object_add(req, "env", env);
+	s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	if (write(fd, s, strlen(s)) < 0 || write(fd, "\n", 1) < 0)
+		goto out;
+	while (got < (ssize_t)sizeof(buf) - 1 &&
+	       (n = read(fd, buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+		got += n;
+	buf[got] = '\0';
+	resp = json_tokener_parse(buf);
+	if (!resp || !json_object_object_get_ex(resp, "exit", &v))
+		goto out;
+	code = json_object_get_int(v);
+	if (code == MW_EXIT_NOT_LOADED) {
+		/* The agent serves another pin directory: not ours to use. */
+		pr_debug("agent at %s: %s\n", o->socket_path,
+			 json_object_get_string(json_object_object_get(resp, "message")));
+		code = -ENOENT;
+		goto out;
+	}
+	s = json_object_get_string(json_object_object_get(resp, "message"));
+	if (s && *s)
+		fputs(s, stderr);
+	pr_debug("the agent at %s did it: exit %d\n", o->socket_path, code);
+out:
+	json_object_put(req);
+	json_object_put(resp);
+	close(fd);
+	return code;
+}
