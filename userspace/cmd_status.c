@@ -33,12 +33,14 @@ static const char *const mw_reason_names[MW_R_MAX] = {
 	[MW_R_RULE] = "rule",
 	[MW_R_NO_LISTENER] = "no_listener_open",
 	[MW_R_REFUSED] = "no_listener_refused",
+	[MW_R_REJECT] = "reject",
+	[MW_R_FORWARD] = "forward",
 };
 
 /* Which reasons each direction can count, in the order shown. */
 static const int mw_egress_reasons[] = {
 	MW_R_REDIRECT, MW_R_LOCAL, MW_R_UID, MW_R_GID, MW_R_PORT, MW_R_ADDR, MW_R_NO_V6,
-	MW_R_DISABLED, -1,
+	MW_R_DISABLED, MW_R_RULE, MW_R_REJECT, MW_R_FORWARD, -1,
 };
 static const int mw_ingress_reasons[] = {
 	MW_R_REDIRECT, MW_R_LOCAL, MW_R_PORT, MW_R_NO_V6, MW_R_DISABLED, MW_R_NO_LISTENER,

@@ -101,7 +101,8 @@ void mw_metric_set_free(struct mw_metric_set *s);
  *   meshwarp_tcp_retransmits_total{...}
  *   meshwarp_tcp_rtt_seconds{...} histogram (_bucket{le=...}, _sum, _count)
  *   meshwarp_tcp_connection_duration_seconds{...} histogram
- *   meshwarp_decisions_total{source_workload,direction="egress|ingress",action="redirect|bypass|reject",reason=...}
+ *   meshwarp_decisions_total{source_workload,direction="egress|ingress",
+ *                            action="redirect|bypass|reject",reason=...}
  *   meshwarp_datapath_errors_total{kind=...}                  (from stats)
  * Label values escaped as the format requires (backslash, quote, newline).
  * Histogram buckets: le = 2^i microseconds in seconds for i < MW_HIST_BUCKETS-1, then +Inf;
@@ -115,14 +116,15 @@ int mw_render_prometheus(const struct mw_metric_set *s, FILE *out);
 
 /*
  * statsd lines, DogStatsD tags (what the CloudWatch agent's statsd listener takes):
- *   meshwarp.tcp.connections_opened:3|c|#source_workload:a,destination_service:b,destination_port:80
+ *   meshwarp.tcp.connections_opened:3|c|#source_workload:a,destination_service:b,
+ *     destination_port:80                            (one line, wrapped here)
  * Counters are sent as the increase since `prev` (NULL: since zero); gauges as values.
  * Histograms are not sent (statsd has no cumulative histogram); rtt and duration go as
  * the mean of the interval in milliseconds: meshwarp.tcp.rtt_ms:0.125|g|#...
  * Counters whose increase is zero are not sent (statsd: absent is zero), gauges always,
  * the means only when connections closed in the interval. A row of prev is matched by
  * its labels; when any counter of a row went down (the maps were recreated), the whole
- * row counts from zero, as one missing from prev does.
+ * row counts from zero, as one missing from prev does (the stats count as one row).
  * Names: meshwarp.tcp.{connections_opened,connections_closed,sent_bytes,received_bytes,
  * connect_failures (tag reason),resets,retransmits}|c, meshwarp.tcp.connections_active|g,
  * meshwarp.tcp.{rtt_ms,connection_duration_ms}|g, meshwarp.decisions|c (tags direction,
