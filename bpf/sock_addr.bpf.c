@@ -32,7 +32,17 @@ static __always_inline __u32 mw_sko_flags(const struct mw_verdict *v)
 {
 	if (v->reason == MW_R_UID || v->reason == MW_R_GID)
 		return MW_SKO_F_OWN;
+	if (v->action == MW_ACT_FORWARD)
+		return MW_SKO_F_FORWARDED;
 	return v->action == MW_ACT_REDIRECT ? MW_SKO_F_REDIRECTED : 0;
+}
+
+/* MW_ACT_REJECT: fail connect() with the rule's errno (EPERM when none). */
+static __always_inline int mw_reject(const struct mw_verdict *v)
+{
+	if (v->err)
+		bpf_set_retval(-(int)v->err);
+	return 0;
 }
 
 /* Returns the workload of the socket's namespace, or NULL when it is not enrolled
@@ -50,9 +60,9 @@ int mw_connect4(struct bpf_sock_addr *ctx)
 {
 	struct mw_verdict v = {};
 	struct mw_workload *wl;
-	__u32 addr[4];
+	__u32 addr[4], ep[4] = {};
+	__be16 port, ep_port = 0;
 	__u64 netns;
-	__be16 port;
 
 	wl = mw_workload_of(ctx, &netns);
 	if (!wl)
@@ -61,6 +71,15 @@ int mw_connect4(struct bpf_sock_addr *ctx)
 	mw_addr_from_v4(addr, ctx->user_ip4);
 	port = (__be16)ctx->user_port;
 	mw_egress_decide(&v, netns, wl, addr, port, bpf_get_current_uid_gid());
+	if (v.action == MW_ACT_FORWARD && mw_pick_endpoint(netns, &v, ep, &ep_port)) {
+		/* The service has no endpoint (any more): the connection cannot go. */
+		v.action = MW_ACT_REJECT;
+		v.err = MW_EHOSTUNREACH;
+	}
+	if (v.action == MW_ACT_REJECT) {
+		mw_count(netns, MW_DIR_EGRESS, MW_R_REJECT);
+		return mw_reject(&v);
+	}
 
 	/* Without storage a redirected connection could not tell the sidecar where
 	 * it was going: leave it alone rather than break it. */
@@ -70,6 +89,9 @@ int mw_connect4(struct bpf_sock_addr *ctx)
 	if (v.action == MW_ACT_REDIRECT) {
 		ctx->user_ip4 = bpf_htonl(MW_INADDR_LOOPBACK);
 		ctx->user_port = (__u32)v.port;
+	} else if (v.action == MW_ACT_FORWARD) {
+		ctx->user_ip4 = ep[3];
+		ctx->user_port = (__u32)ep_port;
 	}
 	mw_count(netns, MW_DIR_EGRESS, v.reason);
 	return 1;
@@ -80,9 +102,9 @@ int mw_connect6(struct bpf_sock_addr *ctx)
 {
 	struct mw_verdict v = {};
 	struct mw_workload *wl;
-	__u32 addr[4];
+	__u32 addr[4], ep[4] = {};
+	__be16 port, ep_port = 0;
 	__u64 netns;
-	__be16 port;
 
 	wl = mw_workload_of(ctx, &netns);
 	if (!wl)
@@ -94,11 +116,25 @@ int mw_connect6(struct bpf_sock_addr *ctx)
 	addr[3] = ctx->user_ip6[3];
 	port = (__be16)ctx->user_port;
 	mw_egress_decide(&v, netns, wl, addr, port, bpf_get_current_uid_gid());
+	if (v.action == MW_ACT_FORWARD && mw_pick_endpoint(netns, &v, ep, &ep_port)) {
+		v.action = MW_ACT_REJECT;
+		v.err = MW_EHOSTUNREACH;
+	}
+	if (v.action == MW_ACT_REJECT) {
+		mw_count(netns, MW_DIR_EGRESS, MW_R_REJECT);
+		return mw_reject(&v);
+	}
 
 	if (mw_remember(ctx->sk, netns, addr, port, mw_sko_flags(&v)) &&
 	    v.action == MW_ACT_REDIRECT)
 		return 1;
-	if (v.action == MW_ACT_REDIRECT) {
+	if (v.action == MW_ACT_FORWARD) {
+		ctx->user_ip6[0] = ep[0];
+		ctx->user_ip6[1] = ep[1];
+		ctx->user_ip6[2] = ep[2];
+		ctx->user_ip6[3] = ep[3];
+		ctx->user_port = (__u32)ep_port;
+	} else if (v.action == MW_ACT_REDIRECT) {
 		/* A v4-mapped destination of a dual-stack socket is IPv4 traffic:
 		 * send it to ::ffff:127.0.0.1, as the IPv4 REDIRECT would. */
 		if (mw_addr_is_v4(addr)) {
@@ -115,5 +151,42 @@ int mw_connect6(struct bpf_sock_addr *ctx)
 		ctx->user_port = (__u32)v.port;
 	}
 	mw_count(netns, MW_DIR_EGRESS, v.reason);
+	return 1;
+}
+
+/* A forwarded connection shows the application the service address it dialled,
+ * not the endpoint it reached (getpeername). */
+SEC("cgroup/getpeername4")
+int mw_getpeername4(struct bpf_sock_addr *ctx)
+{
+	struct mw_sk_orig *so;
+
+	if (!ctx->sk)
+		return 1;
+	so = bpf_sk_storage_get(&mw_sko_v1, ctx->sk, 0, 0);
+	if (!so || !(so->flags & MW_SKO_F_FORWARDED))
+		return 1;
+	ctx->user_ip4 = ((__u32 *)so->addr)[3];
+	ctx->user_port = (__u32)so->port;
+	return 1;
+}
+
+SEC("cgroup/getpeername6")
+int mw_getpeername6(struct bpf_sock_addr *ctx)
+{
+	struct mw_sk_orig *so;
+	const __u32 *a;
+
+	if (!ctx->sk)
+		return 1;
+	so = bpf_sk_storage_get(&mw_sko_v1, ctx->sk, 0, 0);
+	if (!so || !(so->flags & MW_SKO_F_FORWARDED))
+		return 1;
+	a = (const __u32 *)so->addr;
+	ctx->user_ip6[0] = a[0];
+	ctx->user_ip6[1] = a[1];
+	ctx->user_ip6[2] = a[2];
+	ctx->user_ip6[3] = a[3];
+	ctx->user_port = (__u32)so->port;
 	return 1;
 }

@@ -99,14 +99,21 @@ static json_object *mw_json_cidrs(struct mw_dp *dp, uint64_t netns, uint32_t gen
 		struct mw_cidr c = {};
 		char buf[64];
 
-		struct mw_rule r;
+		struct mw_rule_list l;
+		__u32 i, ignored = 0;
 
 		first = 0;
 		k = next;
 		if (k.netns != netns || k.gen != gen)
 			continue;
-		/* Only bypass rules are "ignored"; the IPv4 guard redirects. */
-		if (bpf_map_lookup_elem(dp->map_fd[MW_MAP_CIDR], &k, &r) || r.action != MW_ACT_BYPASS)
+		/* An ignored address (APPMESH_EGRESS_IGNORED_IP) has a bypass rule for
+		 * every port; the IPv4 guard redirects, route rules say "rule". */
+		if (bpf_map_lookup_elem(dp->map_fd[MW_MAP_CIDR], &k, &l))
+			continue;
+		for (i = 0; i < l.n && i < MW_RULES_PER_DST; i++)
+			if (l.e[i].rule.reason == MW_R_ADDR)
+				ignored = 1;
+		if (!ignored)
 			continue;
 		memcpy(c.addr, k.addr, sizeof(c.addr));
 		c.prefix = (uint8_t)(k.prefixlen - MW_LPM_HDR_BITS);

@@ -25,6 +25,8 @@ static const char *const mw_prog_names[MW_PROG_NR] = {
 	[MW_PROG_CONNECT6] = "connect6",
 	[MW_PROG_GETSOCKOPT] = "getsockopt",
 	[MW_PROG_SOCKOPS] = "sockops",
+	[MW_PROG_GETPEERNAME4] = "getpeername4",
+	[MW_PROG_GETPEERNAME6] = "getpeername6",
 };
 
 static const char *const mw_map_names[MW_MAP_NR] = {
@@ -33,6 +35,7 @@ static const char *const mw_map_names[MW_MAP_NR] = {
 	[MW_MAP_CIDR] = "mw_cidr_v1",
 	[MW_MAP_LOCAL] = "mw_local_v1",
 	[MW_MAP_CTR] = "mw_ctr_v1",
+	[MW_MAP_SVC] = "mw_svc_v1",
 };
 
 const char *mw_prog_name(enum mw_prog_id id)
@@ -112,6 +115,10 @@ static struct bpf_program *mw_skel_prog(struct meshwarp_bpf *skel, enum mw_prog_
 		return skel->progs.mw_getsockopt;
 	case MW_PROG_SOCKOPS:
 		return skel->progs.mw_sockops;
+	case MW_PROG_GETPEERNAME4:
+		return skel->progs.mw_getpeername4;
+	case MW_PROG_GETPEERNAME6:
+		return skel->progs.mw_getpeername6;
 	default:
 		return NULL;
 	}

@@ -30,6 +30,7 @@
 #define MW_IP6T_SO_ORIGINAL_DST	80
 
 #define MW_INADDR_LOOPBACK	0x7f000001u
+#define MW_EHOSTUNREACH		113
 #define MW_IN_LOOPBACKNET	0x7f000000u
 
 /* Reads a context field once, as written: stops clang from merging loads of

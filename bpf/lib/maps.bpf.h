@@ -42,8 +42,18 @@ struct {
 	__uint(max_entries, MW_MAX_CIDRS);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct mw_lpm_key);
-	__type(value, struct mw_rule);
+	__type(value, struct mw_rule_list);
 } mw_cidr_v1 SEC(".maps") MW_MAP;
+
+/* Services that rules forward to, per workload and generation. User side writes;
+ * connect4/6 read. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MW_MAX_SVCS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mw_svc_key);
+	__type(value, struct mw_svc);
+} mw_svc_v1 SEC(".maps") MW_MAP;
 
 /* The namespaces' own addresses (gen 0). User side writes at enrol; connect4/6 read. */
 struct {

@@ -15,6 +15,8 @@ struct mw_verdict {
 	__u32 reason;	/* MW_R_* */
 	__be16 port;	/* MW_ACT_REDIRECT: the sidecar's port */
 	__u32 err;	/* MW_ACT_REJECT: positive errno */
+	__u32 svc;	/* MW_ACT_FORWARD: service id */
+	__u32 gen;	/* the generation that decided */
 };
 
 static __always_inline void mw_verdict_set(struct mw_verdict *v, __u32 action, __u32 reason)
@@ -56,11 +58,16 @@ static __always_inline void mw_egress_decide(struct mw_verdict *v, __u64 netns,
 {
 	struct mw_port_key pk = {};
 	struct mw_lpm_key ck = {};
+	struct mw_rule_list *l;
 	struct mw_rule *r;
 	__u32 gen = wl->gen;
 
+	/* Every lookup below uses this one generation: a connect is decided by one
+	 * whole table, whatever an apply does meanwhile. */
+	v->gen = gen;
 	v->port = wl->egress_port;
 	v->err = 0;
+	v->svc = 0;
 
 	if (!(wl->flags & MW_WL_F_ENABLED)) {
 		mw_verdict_set(v, MW_ACT_BYPASS, MW_R_DISABLED);
@@ -97,13 +104,58 @@ static __always_inline void mw_egress_decide(struct mw_verdict *v, __u64 netns,
 	ck.gen = gen;
 	ck.netns = netns;
 	mw_addr_copy(ck.addr, addr);
-	r = bpf_map_lookup_elem(&mw_cidr_v1, &ck);
-	if (r) {
-		mw_apply_rule(v, r, wl);
-		return;
+	l = bpf_map_lookup_elem(&mw_cidr_v1, &ck);
+	if (l) {
+		__u16 p = bpf_ntohs(port);
+		__u32 i;
+
+		/* The first rule of the destination's list whose ports match. */
+		for (i = 0; i < MW_RULES_PER_DST; i++) {
+			const struct mw_rule_ent *e = &l->e[i];
+
+			if (i >= l->n)
+				break;
+			if (p < e->port_lo || p > e->port_hi)
+				continue;
+			mw_apply_rule(v, &e->rule, wl);
+			v->svc = e->svc;
+			return;
+		}
 	}
 
 	mw_verdict_set(v, MW_ACT_REDIRECT, MW_R_REDIRECT);
+}
+
+/*
+ * MW_ACT_FORWARD: one endpoint of the service, chosen by weight. Returns 0 and
+ * fills addr/port, or -1 when the service is gone or empty.
+ */
+static __always_inline int mw_pick_endpoint(__u64 netns, const struct mw_verdict *v, __u32 *addr,
+					    __be16 *port)
+{
+	struct mw_svc_key k = {};
+	struct mw_svc *s;
+	__u32 r, i;
+
+	k.netns = netns;
+	k.gen = v->gen;
+	k.id = v->svc;
+	s = bpf_map_lookup_elem(&mw_svc_v1, &k);
+	if (!s || !s->n || !s->total_weight)
+		return -1;
+	r = bpf_get_prandom_u32() % s->total_weight;
+	for (i = 0; i < MW_SVC_ENDPOINTS; i++) {
+		const struct mw_endpoint *e = &s->ep[i];
+
+		if (i >= s->n)
+			break;
+		if (r < e->cum_weight) {
+			__builtin_memcpy(addr, e->addr, MW_ADDR_LEN);
+			*port = e->port;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 #endif /* MW_POLICY_BPF_H */

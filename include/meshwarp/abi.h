@@ -35,6 +35,8 @@
 #define MW_R_RULE	8	/* a route-table rule decided (action in the rule) */
 #define MW_R_NO_LISTENER 9	/* ingress, fail-open: sidecar not listening, to the app */
 #define MW_R_REFUSED	10	/* ingress, fail-closed: sidecar not listening, reset */
+#define MW_R_REJECT	11	/* a route rule rejected the connect */
+#define MW_R_FORWARD	12	/* a route rule forwarded it to a service version */
 #define MW_R_MAX	16
 
 #define MW_DIR_EGRESS	0
@@ -44,7 +46,8 @@
 /* Rule actions (route table values). */
 #define MW_ACT_REDIRECT	0	/* to the sidecar's port */
 #define MW_ACT_BYPASS	1	/* leave the connection alone */
-#define MW_ACT_REJECT	2	/* fail connect() with errno (reserved for routing tables) */
+#define MW_ACT_REJECT	2	/* fail connect() with the rule's errno */
+#define MW_ACT_FORWARD	3	/* connect to one of a service's endpoints, by weight */
 
 /* Workload flags. */
 #define MW_WL_F_ENABLED		(1u << 0)
@@ -94,7 +97,7 @@ struct mw_port_key {
 	__u8 pad;
 };
 
-/* Value of mw_port_v1 and mw_cidr_v1. */
+/* Value of mw_port_v1; an entry of mw_cidr_v1's lists. */
 struct mw_rule {
 	__u8 action;		/* MW_ACT_* */
 	__u8 reason;		/* MW_R_* counted when this rule decides */
@@ -103,7 +106,49 @@ struct mw_rule {
 };
 
 /*
- * mw_cidr_v1 (LPM trie): (gen, netns, address/prefix) -> rule. Destination CIDR rules.
+ * Value of mw_cidr_v1: the ordered rules that apply to a destination prefix,
+ * first match wins. The compiler flattens a routing table so that the longest
+ * matching prefix carries every rule that covers it, in the table's order.
+ */
+#define MW_RULES_PER_DST	8
+
+struct mw_rule_ent {
+	__u16 port_lo;		/* host order, inclusive */
+	__u16 port_hi;
+	struct mw_rule rule;
+	__u32 svc;		/* MW_ACT_FORWARD: service id in mw_svc_v1 */
+};
+
+struct mw_rule_list {
+	__u32 n;		/* entries in use, at most MW_RULES_PER_DST */
+	__u32 pad;
+	struct mw_rule_ent e[MW_RULES_PER_DST];
+};
+
+/* mw_svc_v1: (netns, gen, id) -> a service's endpoints with cumulative weights. */
+#define MW_SVC_ENDPOINTS	16
+
+struct mw_svc_key {
+	__u64 netns;
+	__u32 gen;
+	__u32 id;
+};
+
+struct mw_endpoint {
+	__u8 addr[MW_ADDR_LEN];	/* v4-mapped for IPv4 */
+	__be16 port;
+	__u16 pad;
+	__u32 cum_weight;	/* sum of the weights up to and including this one */
+};
+
+struct mw_svc {
+	__u32 n;		/* endpoints in use */
+	__u32 total_weight;	/* == ep[n-1].cum_weight, > 0 */
+	struct mw_endpoint ep[MW_SVC_ENDPOINTS];
+};
+
+/*
+ * mw_cidr_v1 (LPM trie): (gen, netns, address/prefix) -> struct mw_rule_list.
  * mw_local_v1 (LPM trie): (0, netns, address/prefix) -> __u32: the namespace's own
  * addresses. gen precedes netns so that no padding sits inside the compared bytes.
  * prefixlen = MW_LPM_HDR_BITS + address bits (v4: MW_V4_MAPPED_BITS + mask length).
@@ -130,6 +175,7 @@ struct mw_counters {
 #define MW_SKO_F_SIDECAR	(1u << 0)	/* the sidecar's accepted socket: answers SO_ORIGINAL_DST */
 #define MW_SKO_F_REDIRECTED	(1u << 1)	/* a client socket sent to the sidecar */
 #define MW_SKO_F_OWN		(1u << 2)	/* a client socket of the sidecar itself (ignored UID/GID) */
+#define MW_SKO_F_FORWARDED	(1u << 3)	/* sent to a service endpoint: getpeername shows addr */
 
 struct mw_sk_orig {
 	__u8 addr[MW_ADDR_LEN];
@@ -278,6 +324,7 @@ struct mw_sk_lsn {
 #define MW_MAX_LOCAL		(1u << 16)
 #define MW_MAX_ORIG		(1u << 18)
 #define MW_MAX_LSN		(2 * MW_MAX_WORKLOADS)
+#define MW_MAX_SVCS		(1u << 16)
 #define MW_MAX_CONNS		(1u << 18)
 #define MW_MAX_AGG		(1u << 16)
 #define MW_EVENTS_BYTES		(4u << 20)
@@ -287,6 +334,11 @@ _Static_assert(sizeof(struct mw_meta) == 24, "mw_meta");
 _Static_assert(sizeof(struct mw_workload) == 24, "mw_workload");
 _Static_assert(sizeof(struct mw_port_key) == 16, "mw_port_key");
 _Static_assert(sizeof(struct mw_rule) == 8, "mw_rule");
+_Static_assert(sizeof(struct mw_rule_ent) == 16, "mw_rule_ent");
+_Static_assert(sizeof(struct mw_rule_list) == 8 + 16 * MW_RULES_PER_DST, "mw_rule_list");
+_Static_assert(sizeof(struct mw_svc_key) == 16, "mw_svc_key");
+_Static_assert(sizeof(struct mw_endpoint) == 24, "mw_endpoint");
+_Static_assert(sizeof(struct mw_svc) == 8 + 24 * MW_SVC_ENDPOINTS, "mw_svc");
 _Static_assert(sizeof(struct mw_lpm_key) == 32, "mw_lpm_key");
 _Static_assert(__builtin_offsetof(struct mw_lpm_key, netns) == 8, "mw_lpm_key.netns");
 _Static_assert(sizeof(struct mw_counters) == 8 * MW_DIR_MAX * MW_R_MAX, "mw_counters");

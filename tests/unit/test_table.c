@@ -20,7 +20,7 @@
 #include "table.h"
 
 #define KEY_MAX		sizeof(struct mw_lpm_key)
-#define VAL_MAX		sizeof(struct mw_counters)
+#define VAL_MAX		sizeof(struct mw_svc)
 #define NETNS_A		0x1122334455667788ull
 #define NETNS_B		0x0000000000004242ull
 #define MAX_GENS	8
@@ -80,7 +80,7 @@ static void fake_init(struct fake *f)
 	static const size_t vsz[MW_MAP_NR] = {
 		[MW_MAP_WL] = sizeof(struct mw_workload),
 		[MW_MAP_PORT] = sizeof(struct mw_rule),
-		[MW_MAP_CIDR] = sizeof(struct mw_rule),
+		[MW_MAP_CIDR] = sizeof(struct mw_rule_list),
 		[MW_MAP_LOCAL] = sizeof(__u32),
 		[MW_MAP_CTR] = sizeof(struct mw_counters),
 	};
@@ -460,7 +460,10 @@ static void test_compile(void **state)
 		put_u64(k + 8, NETNS_A);
 		memcpy(k + 16, want[i].addr, 16);
 		assert_memory_equal(&t.cidrs[i].key, k, sizeof(k));
-		assert_memory_equal(&t.cidrs[i].rule, rule_addr, sizeof(rule_addr));
+		assert_int_equal(t.cidrs[i].list.n, 1);
+		assert_int_equal(t.cidrs[i].list.e[0].port_lo, 0);
+		assert_int_equal(t.cidrs[i].list.e[0].port_hi, 0xffff);
+		assert_memory_equal(&t.cidrs[i].list.e[0].rule, rule_addr, sizeof(rule_addr));
 	}
 	assert_int_equal(t.cidrs[2].key.prefixlen, 224);
 	assert_int_equal(t.cidrs[0].key.prefixlen, 104);
@@ -559,10 +562,10 @@ static void test_compile_v4_guard(void **state)
 	assert_int_equal(t.n_cidrs, 3);
 	e = find_cidr(&t, "::ffff:0.0.0.0/96");
 	assert_non_null(e);
-	assert_int_equal(e->rule.action, MW_ACT_REDIRECT);
+	assert_int_equal(e->list.e[0].rule.action, MW_ACT_REDIRECT);
 	e = find_cidr(&t, "10.0.0.0/8");
 	assert_non_null(e);
-	assert_int_equal(e->rule.action, MW_ACT_BYPASS);
+	assert_int_equal(e->list.e[0].rule.action, MW_ACT_BYPASS);
 	mw_table_free(&t);
 
 	/* Blocks that do not cover the IPv4 space need no guard. */
@@ -577,7 +580,7 @@ static void test_compile_v4_guard(void **state)
 	assert_int_equal(t.n_cidrs, 2);
 	e = find_cidr(&t, "0.0.0.0/0");
 	assert_non_null(e);
-	assert_int_equal(e->rule.action, MW_ACT_BYPASS);
+	assert_int_equal(e->list.e[0].rule.action, MW_ACT_BYPASS);
 	mw_table_free(&t);
 }
 
@@ -617,6 +620,7 @@ static void assert_wl(struct fake *f, uint64_t netns, uint32_t gen, uint32_t fla
 static void assert_table(struct fake *f, uint64_t netns, uint32_t gen, const struct test_cfg *tc)
 {
 	struct mw_table t;
+	struct mw_rule_list l;
 	struct mw_rule r;
 	size_t i;
 
@@ -628,8 +632,8 @@ static void assert_table(struct fake *f, uint64_t netns, uint32_t gen, const str
 		assert_memory_equal(&r, &t.ports[i].rule, sizeof(r));
 	}
 	for (i = 0; i < t.n_cidrs; i++) {
-		assert_int_equal(fake_lookup(f, MW_MAP_CIDR, &t.cidrs[i].key, &r), 0);
-		assert_memory_equal(&r, &t.cidrs[i].rule, sizeof(r));
+		assert_int_equal(fake_lookup(f, MW_MAP_CIDR, &t.cidrs[i].key, &l), 0);
+		assert_memory_equal(&l, &t.cidrs[i].list, sizeof(l));
 	}
 	mw_table_free(&t);
 }
@@ -967,6 +971,7 @@ static void test_leftovers_of_crashed_apply(void **state)
 	struct mw_port_key pk = {};
 	struct mw_lpm_key ck;
 	struct mw_rule r = { MW_ACT_BYPASS, MW_R_PORT, 0, 0 };
+	struct mw_rule_list l;
 	struct mw_cidr c;
 	struct test_cfg a, b;
 	struct fake f;
@@ -984,14 +989,14 @@ static void test_leftovers_of_crashed_apply(void **state)
 	assert_int_equal(fake_update(&f, MW_MAP_PORT, &pk, &r), 0);
 	assert_int_equal(mw_parse_cidr("0.0.0.0/0", &c), 0);
 	mw_lpm_key_fill(&ck, 2, NETNS_A, &c);
-	r.reason = MW_R_ADDR;
-	assert_int_equal(fake_update(&f, MW_MAP_CIDR, &ck, &r), 0);
+	mw_rule_list_one(&l, MW_ACT_BYPASS, MW_R_ADDR);
+	assert_int_equal(fake_update(&f, MW_MAP_CIDR, &ck, &l), 0);
 
 	assert_int_equal(mw_workload_apply(&s, NETNS_A, &b.cfg, NULL, 0, 1), 0);
 	assert_wl(&f, NETNS_A, 2, FULL);
 	assert_table(&f, NETNS_A, 2, &b);
 	assert_int_equal(fake_lookup(&f, MW_MAP_PORT, &pk, &r), -ENOENT);
-	assert_int_equal(fake_lookup(&f, MW_MAP_CIDR, &ck, &r), -ENOENT);
+	assert_int_equal(fake_lookup(&f, MW_MAP_CIDR, &ck, &l), -ENOENT);
 	assert_int_equal(f.walk_restarts, 0);
 	fake_free(&f);
 }

@@ -55,6 +55,16 @@ static int mw_cidr_covers_v4(const struct mw_cidr *c)
 	return 1;
 }
 
+void mw_rule_list_one(struct mw_rule_list *l, uint8_t action, uint8_t reason)
+{
+	memset(l, 0, sizeof(*l));
+	l->n = 1;
+	l->e[0].port_lo = 0;
+	l->e[0].port_hi = 0xffff;
+	l->e[0].rule.action = action;
+	l->e[0].rule.reason = reason;
+}
+
 int mw_table_compile(const struct mw_config *cfg, uint64_t netns, uint32_t gen,
 		     struct mw_table *out)
 {
@@ -118,8 +128,7 @@ int mw_table_compile(const struct mw_config *cfg, uint64_t netns, uint32_t gen,
 		struct mw_cidr_entry *e = &t.cidrs[i];
 
 		mw_lpm_key_fill(&e->key, gen, netns, &cfg->ignored[i]);
-		e->rule.action = MW_ACT_BYPASS;
-		e->rule.reason = MW_R_ADDR;
+		mw_rule_list_one(&e->list, MW_ACT_BYPASS, MW_R_ADDR);
 		if (!cfg->ignored[i].is_v4 && mw_cidr_covers_v4(&cfg->ignored[i]))
 			need_guard = 1;
 		if (cfg->ignored[i].is_v4 && cfg->ignored[i].prefix == MW_V4_MAPPED_BITS)
@@ -130,8 +139,7 @@ int mw_table_compile(const struct mw_config *cfg, uint64_t netns, uint32_t gen,
 		struct mw_cidr_entry *e = &t.cidrs[n++];
 
 		mw_lpm_key_fill(&e->key, gen, netns, &mw_v4_space);
-		e->rule.action = MW_ACT_REDIRECT;
-		e->rule.reason = MW_R_REDIRECT;
+		mw_rule_list_one(&e->list, MW_ACT_REDIRECT, MW_R_REDIRECT);
 	}
 	/* Sorted so that identical blocks are adjacent: keys are fully zeroed, so bytes compare. */
 	if (n) {
@@ -155,6 +163,7 @@ void mw_table_free(struct mw_table *t)
 		return;
 	free(t->ports);
 	free(t->cidrs);
+	free(t->svcs);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -193,6 +202,8 @@ static size_t map_key_size(enum mw_map_id map)
 	case MW_MAP_CIDR:
 	case MW_MAP_LOCAL:
 		return sizeof(struct mw_lpm_key);
+	case MW_MAP_SVC:
+		return sizeof(struct mw_svc_key);
 	default:
 		return sizeof(uint64_t);
 	}
@@ -222,6 +233,11 @@ static int key_selected(enum mw_map_id map, const void *key, const struct key_fi
 
 	if (map == MW_MAP_PORT) {
 		const struct mw_port_key *k = key;
+
+		netns = k->netns;
+		gen = k->gen;
+	} else if (map == MW_MAP_SVC) {
+		const struct mw_svc_key *k = key;
 
 		netns = k->netns;
 		gen = k->gen;
@@ -278,7 +294,7 @@ cleanup:
 
 /* Undoes the rules of a generation that never got switched in. Best effort. */
 static void rollback(struct mw_store *s, const struct mw_table *t, size_t n_ports,
-		     size_t n_cidrs)
+		     size_t n_cidrs, size_t n_svcs)
 {
 	size_t i;
 
@@ -286,6 +302,8 @@ static void rollback(struct mw_store *s, const struct mw_table *t, size_t n_port
 		s->ops->remove(s->ctx, MW_MAP_PORT, &t->ports[i].key);
 	for (i = 0; i < n_cidrs; i++)
 		s->ops->remove(s->ctx, MW_MAP_CIDR, &t->cidrs[i].key);
+	for (i = 0; i < n_svcs; i++)
+		s->ops->remove(s->ctx, MW_MAP_SVC, &t->svcs[i].key);
 }
 
 static int apply_locals(struct mw_store *s, uint64_t netns, const struct mw_cidr *locals,
@@ -316,13 +334,41 @@ cleanup:
 	return ret;
 }
 
-int mw_workload_apply(struct mw_store *s, uint64_t netns, const struct mw_config *cfg,
-		      const struct mw_cidr *locals, size_t n_locals, int enabled)
+/* Sets the generation of every key of a compiled table. */
+static void table_set_gen(struct mw_table *t, uint32_t gen)
+{
+	size_t i;
+
+	t->wl.gen = gen;
+	for (i = 0; i < t->n_ports; i++)
+		t->ports[i].key.gen = gen;
+	for (i = 0; i < t->n_cidrs; i++)
+		t->cidrs[i].key.gen = gen;
+	for (i = 0; i < t->n_svcs; i++)
+		t->svcs[i].key.gen = gen;
+}
+
+static const enum mw_map_id rule_maps[] = { MW_MAP_PORT, MW_MAP_CIDR, MW_MAP_SVC };
+
+static int delete_rules(struct mw_store *s, const struct key_filter *f)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof(rule_maps) / sizeof(rule_maps[0]); i++) {
+		ret = delete_selected(s, rule_maps[i], f);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int mw_workload_apply_table(struct mw_store *s, uint64_t netns, struct mw_table *t,
+			    const struct mw_cidr *locals, size_t n_locals, int keep_locals)
 {
 	struct key_filter f = { .netns = netns };
 	struct mw_workload old = {};
-	struct mw_table t = {};
-	size_t np = 0, nc = 0;
+	size_t np = 0, nc = 0, ns = 0;
 	uint32_t gen = 0;
 	int ret;
 
@@ -334,42 +380,42 @@ int mw_workload_apply(struct mw_store *s, uint64_t netns, const struct mw_config
 	gen++;
 	if (!gen)	/* 0 is the locals' generation and never a table's */
 		gen = 1;
-
-	ret = mw_table_compile(cfg, netns, gen, &t);
-	if (ret)
-		return ret;
-	if (!enabled)
-		t.wl.flags &= ~MW_WL_F_ENABLED;
+	table_set_gen(t, gen);
 
 	/* Leftovers of an apply that died before its switch carry this gen: clear them so
 	 * that the new generation is exactly the compiled table. */
 	f.gen = gen;
 	f.match = GEN_EQ;
-	ret = delete_selected(s, MW_MAP_PORT, &f);
-	if (!ret)
-		ret = delete_selected(s, MW_MAP_CIDR, &f);
+	ret = delete_rules(s, &f);
 	if (ret)
-		goto cleanup;
+		return ret;
 
-	for (np = 0; np < t.n_ports; np++) {
-		ret = s->ops->update(s->ctx, MW_MAP_PORT, &t.ports[np].key, &t.ports[np].rule);
+	for (np = 0; np < t->n_ports; np++) {
+		ret = s->ops->update(s->ctx, MW_MAP_PORT, &t->ports[np].key, &t->ports[np].rule);
 		if (ret)
 			goto undo;
 	}
-	for (nc = 0; nc < t.n_cidrs; nc++) {
-		ret = s->ops->update(s->ctx, MW_MAP_CIDR, &t.cidrs[nc].key, &t.cidrs[nc].rule);
+	for (nc = 0; nc < t->n_cidrs; nc++) {
+		ret = s->ops->update(s->ctx, MW_MAP_CIDR, &t->cidrs[nc].key, &t->cidrs[nc].list);
 		if (ret)
 			goto undo;
 	}
-	ret = apply_locals(s, netns, locals, n_locals);
-	if (ret)
-		goto undo;
+	for (ns = 0; ns < t->n_svcs; ns++) {
+		ret = s->ops->update(s->ctx, MW_MAP_SVC, &t->svcs[ns].key, &t->svcs[ns].svc);
+		if (ret)
+			goto undo;
+	}
+	if (!keep_locals) {
+		ret = apply_locals(s, netns, locals, n_locals);
+		if (ret)
+			goto undo;
+	}
 	ret = s->ops->update(s->ctx, MW_MAP_CTR, &netns, NULL);
 	if (ret)
 		goto undo;
 
 	/* The switch: from here on the new generation decides. */
-	ret = s->ops->update(s->ctx, MW_MAP_WL, &netns, &t.wl);
+	ret = s->ops->update(s->ctx, MW_MAP_WL, &netns, &t->wl);
 	if (ret)
 		goto undo;
 
@@ -379,15 +425,26 @@ int mw_workload_apply(struct mw_store *s, uint64_t netns, const struct mw_config
 	 * rules: wait for it before they go. */
 	ret = s->ops->barrier(s->ctx);
 	if (ret)
-		goto cleanup;
+		return ret;
 	f.match = GEN_NE;
-	ret = delete_selected(s, MW_MAP_PORT, &f);
-	if (!ret)
-		ret = delete_selected(s, MW_MAP_CIDR, &f);
-	goto cleanup;
+	return delete_rules(s, &f);
 undo:
-	rollback(s, &t, np, nc);
-cleanup:
+	rollback(s, t, np, nc, ns);
+	return ret;
+}
+
+int mw_workload_apply(struct mw_store *s, uint64_t netns, const struct mw_config *cfg,
+		      const struct mw_cidr *locals, size_t n_locals, int enabled)
+{
+	struct mw_table t = {};
+	int ret;
+
+	ret = mw_table_compile(cfg, netns, 0, &t);
+	if (ret)
+		return ret;
+	if (!enabled)
+		t.wl.flags &= ~MW_WL_F_ENABLED;
+	ret = mw_workload_apply_table(s, netns, &t, locals, n_locals, 0);
 	mw_table_free(&t);
 	return ret;
 }
@@ -409,7 +466,7 @@ int mw_workload_set_enabled(struct mw_store *s, uint64_t netns, int enabled)
 
 int mw_workload_remove(struct mw_store *s, uint64_t netns)
 {
-	static const enum mw_map_id maps[] = { MW_MAP_PORT, MW_MAP_CIDR, MW_MAP_LOCAL };
+	static const enum mw_map_id maps[] = { MW_MAP_PORT, MW_MAP_CIDR, MW_MAP_SVC, MW_MAP_LOCAL };
 	struct key_filter f = { .netns = netns, .match = GEN_ANY };
 	int ret, err;
 	size_t i;

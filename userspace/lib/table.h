@@ -22,7 +22,12 @@ struct mw_port_entry {
 
 struct mw_cidr_entry {
 	struct mw_lpm_key key;
-	struct mw_rule rule;
+	struct mw_rule_list list;
+};
+
+struct mw_svc_entry {
+	struct mw_svc_key key;
+	struct mw_svc svc;
 };
 
 struct mw_table {
@@ -32,7 +37,12 @@ struct mw_table {
 	struct mw_cidr_entry *cidrs;	/* egress ignored addresses, deduplicated, and the
 					 * IPv4 guard (see mw_table_compile) */
 	size_t n_cidrs;
+	struct mw_svc_entry *svcs;	/* services that rules forward to (routing tables) */
+	size_t n_svcs;
 };
+
+/* A list of one rule for every port, what an address rule of APPMESH_* is. */
+void mw_rule_list_one(struct mw_rule_list *l, uint8_t action, uint8_t reason);
 
 /*
  * Compiles cfg for the workload in network namespace `netns` into generation `gen`.
@@ -53,9 +63,10 @@ void mw_lpm_key_fill(struct mw_lpm_key *k, uint32_t gen, uint64_t netns, const s
 enum mw_map_id {
 	MW_MAP_WL,	/* mw_wl_v1:    __u64 netns -> struct mw_workload */
 	MW_MAP_PORT,	/* mw_port_v1:  struct mw_port_key -> struct mw_rule */
-	MW_MAP_CIDR,	/* mw_cidr_v1:  struct mw_lpm_key -> struct mw_rule */
+	MW_MAP_CIDR,	/* mw_cidr_v1:  struct mw_lpm_key -> struct mw_rule_list */
 	MW_MAP_LOCAL,	/* mw_local_v1: struct mw_lpm_key (gen 0) -> __u32 */
 	MW_MAP_CTR,	/* mw_ctr_v1:   __u64 netns -> struct mw_counters (per CPU) */
+	MW_MAP_SVC,	/* mw_svc_v1:   struct mw_svc_key -> struct mw_svc */
 	MW_MAP_NR,
 };
 
@@ -89,6 +100,14 @@ struct mw_store {
  */
 int mw_workload_apply(struct mw_store *s, uint64_t netns, const struct mw_config *cfg,
 		      const struct mw_cidr *locals, size_t n_locals, int enabled);
+
+/*
+ * The same for a table compiled elsewhere (a routing table): `t`'s keys get the
+ * new generation; keep_locals leaves the local addresses as they are. t stays
+ * the caller's.
+ */
+int mw_workload_apply_table(struct mw_store *s, uint64_t netns, struct mw_table *t,
+			    const struct mw_cidr *locals, size_t n_locals, int keep_locals);
 
 /* Sets or clears MW_WL_F_ENABLED on an enrolled workload (-ENOENT if not enrolled). */
 int mw_workload_set_enabled(struct mw_store *s, uint64_t netns, int enabled);
