@@ -32,6 +32,7 @@ CFLAGS		+= -std=gnu11 $(WARNINGS)
 CPPFLAGS	+= -D_GNU_SOURCE -Iinclude -Iuserspace/lib -Iuserspace -I$(BUILD)/bpf -MMD -MP
 BPF_LIBS	:= $(shell $(PKG_CONFIG) --libs libbpf 2>/dev/null || echo -lbpf) -lelf -lz
 JSON_LIBS	:= $(shell $(PKG_CONFIG) --libs json-c 2>/dev/null || echo -ljson-c)
+HTTP_LIBS	:= $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
 # The node-wide object (cgroup hooks) is linked from its per-family sources; the
 # per-namespace object (sk_lookup, one instance per enrolled namespace) stands alone.
@@ -52,10 +53,12 @@ BIN		:= $(BUILD)/meshwarp
 
 UNIT_SRCS	:= $(wildcard tests/unit/test_*.c)
 UNIT_BINS	:= $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
+BPFT_SRCS	:= $(wildcard tests/bpf/test_*.c)
+BPFT_BINS	:= $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(BPFT_SRCS))
 TOOL_SRCS	:= $(wildcard tests/tools/*.c)
 TOOL_BINS	:= $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRCS))
 
-.PHONY: all clean check check-unit check-integration tests install bench vmtest
+.PHONY: all clean check check-unit check-bpf check-integration tests install bench vmtest
 .DELETE_ON_ERROR:
 
 all: $(BIN)
@@ -94,22 +97,33 @@ $(BUILD)/app/%.o: userspace/%.c $(SKELS)
 
 $(BIN): $(APP_OBJS) $(LIB)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(BPF_LIBS) $(JSON_LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(BPF_LIBS) $(JSON_LIBS) $(HTTP_LIBS)
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB)
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB) -lcmocka
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB) -lcmocka $(JSON_LIBS)
+
+# BPF_PROG_TEST_RUN tests: they load the skeletons themselves (no pins), so they
+# depend on them and link libbpf.
+$(BUILD)/tests/bpf/%: tests/bpf/%.c $(SKELS)
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< -lcmocka $(BPF_LIBS)
 
 $(BUILD)/tests/tools/%: tests/tools/%.c
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $<
 
-tests: $(BIN) $(UNIT_BINS) $(TOOL_BINS)
+tests: $(BIN) $(UNIT_BINS) $(BPFT_BINS) $(TOOL_BINS)
 
 check-unit: $(UNIT_BINS)
 	$(Q)tests/run-unit.sh $(UNIT_BINS)
+
+# Root needed; as another user every case is skipped.
+check-bpf: $(BPFT_BINS)
+	$(Q)tests/run-unit.sh $(BPFT_BINS)
 
 check-integration: $(BIN) $(TOOL_BINS)
 	$(Q)tests/run-integration.sh
@@ -117,6 +131,11 @@ check-integration: $(BIN) $(TOOL_BINS)
 # Every test: unit (no root) then integration (root, namespaces of its own).
 check: tests
 	$(Q)tests/run-all.sh
+
+# Benchmarks (root; never pass/fail on timings): bench/run.sh, see bench/README.md.
+# `make bench BENCH_ARGS=--quick` is the smoke run.
+bench: $(BIN)
+	$(Q)BUILD=$(BUILD) CC=$(CC) bench/run.sh $(BENCH_ARGS)
 
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/meshwarp

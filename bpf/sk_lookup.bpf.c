@@ -17,6 +17,20 @@
 
 const volatile __u64 mw_netns = 0;
 
+static __always_inline struct bpf_sock *mw_listener_of(struct mw_lsn_key *k)
+{
+	struct bpf_sock *sk;
+	__u32 slot;
+
+	for (slot = 0; slot < MW_LSN_SLOTS; slot++) {
+		k->slot = slot;
+		sk = bpf_map_lookup_elem(&mw_lsn_v1, k);
+		if (sk)
+			return sk;
+	}
+	return NULL;
+}
+
 static __always_inline struct bpf_sock *mw_listener(__u64 netns, __be16 port, __u32 family)
 {
 	struct mw_lsn_key k = {};
@@ -25,12 +39,12 @@ static __always_inline struct bpf_sock *mw_listener(__u64 netns, __be16 port, __
 	k.netns = netns;
 	k.port = port;
 	k.family = (__u16)family;
-	sk = bpf_map_lookup_elem(&mw_lsn_v1, &k);
+	sk = mw_listener_of(&k);
 	if (sk || family != AF_INET)
 		return sk;
 	/* An IPv4 connection may go to a dual-stack listener. */
 	k.family = AF_INET6;
-	return bpf_map_lookup_elem(&mw_lsn_v1, &k);
+	return mw_listener_of(&k);
 }
 
 static __always_inline int mw_decide(struct bpf_sk_lookup *ctx, __u64 netns, __u32 *reason)

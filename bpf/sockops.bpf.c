@@ -96,6 +96,7 @@ static __always_inline void mw_register_listener(struct bpf_sock_ops *skops)
 	struct mw_workload *wl;
 	struct mw_sk_lsn *sl;
 	struct bpf_sock *sk;
+	__u32 slot;
 	__u64 netns = bpf_get_netns_cookie(skops);
 	__u32 family = MW_CTX(skops->family);
 	__be16 port = bpf_htons((__u16)MW_CTX(skops->local_port));
@@ -106,7 +107,14 @@ static __always_inline void mw_register_listener(struct bpf_sock_ops *skops)
 	k.netns = netns;
 	k.port = port;
 	k.family = (__u16)family;
-	if (bpf_sock_hash_update(skops, &mw_lsn_v1, &k, BPF_ANY)) {
+	/* The first free slot: a live listener is never displaced (a closed one
+	 * has left its slot by itself). */
+	for (slot = 0; slot < MW_LSN_SLOTS; slot++) {
+		k.slot = slot;
+		if (!bpf_sock_hash_update(skops, &mw_lsn_v1, &k, BPF_NOEXIST))
+			break;
+	}
+	if (slot == MW_LSN_SLOTS) {
 		mw_stat_inc(MW_S_LSN_UPDATE_ERR);
 		return;
 	}

@@ -108,6 +108,35 @@ static int mw_grab_socket(unsigned long inode)
 	return sock;
 }
 
+/*
+ * Puts sock in the first free slot of k's port, unless a slot holds it already
+ * (sockops saw it listen). Returns 0 when registered, 1 when it was, or a
+ * negative errno (-ENOSPC: every slot holds another live listener).
+ */
+static int mw_register_slot(struct mw_dp *dp, struct mw_lsn_key *k, int sock)
+{
+	__u64 cookie = 0, have, val = (__u64)sock;
+	socklen_t len = sizeof(cookie);
+	__u32 slot;
+
+	if (getsockopt(sock, SOL_SOCKET, SO_COOKIE, &cookie, &len) < 0)
+		return -errno;
+	/* A sockhash answers a lookup from user space with the socket's cookie. */
+	for (slot = 0; slot < MW_LSN_SLOTS; slot++) {
+		k->slot = slot;
+		if (bpf_map_lookup_elem(dp->lsn_fd, k, &have) == 0 && have == cookie)
+			return 1;
+	}
+	for (slot = 0; slot < MW_LSN_SLOTS; slot++) {
+		k->slot = slot;
+		if (bpf_map_update_elem(dp->lsn_fd, k, &val, BPF_NOEXIST) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -ENOSPC;
+}
+
 int mw_ingress_adopt_listeners(struct mw_dp *dp, uint64_t netns, uint16_t port)
 {
 	struct mw_lsn_inode found[MW_MAX_LISTENERS];
@@ -118,8 +147,7 @@ int mw_ingress_adopt_listeners(struct mw_dp *dp, uint64_t netns, uint16_t port)
 	for (i = 0; i < n; i++) {
 		struct mw_sk_lsn mark = { .flags = MW_SKL_F_INGRESS, .port = htons(port) };
 		struct mw_lsn_key k = {};
-		__u64 val;
-		int sock;
+		int sock, err;
 
 		sock = mw_grab_socket(found[i].inode);
 		if (sock < 0) {
@@ -130,13 +158,13 @@ int mw_ingress_adopt_listeners(struct mw_dp *dp, uint64_t netns, uint16_t port)
 		k.netns = netns;
 		k.port = htons(port);
 		k.family = (__u16)found[i].family;
-		val = (__u64)sock;
-		if (bpf_map_update_elem(dp->lsn_fd, &k, &val, BPF_ANY) ||
-		    bpf_map_update_elem(dp->lsk_fd, &sock, &mark, BPF_ANY)) {
-			pr_warn("registering the listener on port %u: %s\n", port, strerror(errno));
-		} else {
+		err = mw_register_slot(dp, &k, sock);
+		if (!err && bpf_map_update_elem(dp->lsk_fd, &sock, &mark, BPF_ANY))
+			err = -errno;
+		if (err < 0)
+			pr_warn("registering the listener on port %u: %s\n", port, strerror(-err));
+		else if (err == 0)
 			done++;
-		}
 		close(sock);
 	}
 	return done;
@@ -144,10 +172,10 @@ int mw_ingress_adopt_listeners(struct mw_dp *dp, uint64_t netns, uint16_t port)
 
 int mw_ingress_forget_listeners(struct mw_dp *dp, uint64_t netns)
 {
-	struct mw_lsn_key k, next, gone[64];
+	struct mw_lsn_key k, next, gone[2 * MW_LSN_SLOTS * 8];
 	int first = 1, n = 0, i;
 
-	while (n < 64 && bpf_map_get_next_key(dp->lsn_fd, first ? NULL : &k, &next) == 0) {
+	while (n < (int)(sizeof(gone) / sizeof(gone[0])) && bpf_map_get_next_key(dp->lsn_fd, first ? NULL : &k, &next) == 0) {
 		first = 0;
 		k = next;
 		if (k.netns == netns)

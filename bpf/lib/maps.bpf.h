@@ -68,6 +68,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, MW_MAX_WORKLOADS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);	/* per CPU: preallocation would be MBs per CPU */
 	__type(key, __u64);
 	__type(value, struct mw_counters);
 } mw_ctr_v1 SEC(".maps") MW_MAP;
@@ -129,6 +130,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, MW_MAX_AGG);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct mw_agg_key);
 	__type(value, struct mw_agg);
 } mw_agg_v1 SEC(".maps") MW_MAP;

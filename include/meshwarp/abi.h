@@ -305,8 +305,13 @@ struct mw_lsn_key {
 	__u64 netns;
 	__be16 port;
 	__u16 family;		/* AF_INET or AF_INET6 */
-	__u32 pad;
+	__u32 slot;		/* 0..MW_LSN_SLOTS-1: one live listener each */
 };
+
+/* Listeners of one port (SO_REUSEPORT groups: Envoy's workers, a reload) take a
+ * free slot each, so that one closing never hides the others. sk_lookup takes
+ * the first present; the kernel then picks within the reuseport group. */
+#define MW_LSN_SLOTS		8
 
 /* Socket storage (mw_lsk_v1, cloned to accepted sockets): marks the sidecar's
  * ingress listener, so its accepted sockets can answer SO_ORIGINAL_DST. */
@@ -318,15 +323,15 @@ struct mw_sk_lsn {
 
 #define MW_SKL_F_INGRESS	(1u << 0)
 
-#define MW_MAX_WORKLOADS	65536
+#define MW_MAX_WORKLOADS	4096
 #define MW_MAX_PORTS		(1u << 20)
 #define MW_MAX_CIDRS		(1u << 20)
 #define MW_MAX_LOCAL		(1u << 16)
 #define MW_MAX_ORIG		(1u << 18)
-#define MW_MAX_LSN		(2 * MW_MAX_WORKLOADS)
+#define MW_MAX_LSN		(2 * MW_LSN_SLOTS * MW_MAX_WORKLOADS)
 #define MW_MAX_SVCS		(1u << 16)
 #define MW_MAX_CONNS		(1u << 18)
-#define MW_MAX_AGG		(1u << 16)
+#define MW_MAX_AGG		(1u << 14)
 #define MW_EVENTS_BYTES		(4u << 20)
 
 #ifndef __bpf__
