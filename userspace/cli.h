@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "cpclient.h"
 
 /* Exit codes: 0 ok, 1 bad input or failure, 2 usage, 3 nothing loaded (status). */
 #define MW_EXIT_OK		0
@@ -15,6 +16,7 @@
 
 #define MW_DEFAULT_PIN_DIR	"/sys/fs/bpf/meshwarp"
 #define MW_DEFAULT_AGENT_SOCKET	"/run/meshwarp/agent.sock"
+#define MW_DEFAULT_STATE_DIR	"/var/lib/meshwarp"
 
 /* Every option of every command: one table, accepted anywhere on the line. */
 struct mw_opts {
@@ -30,6 +32,11 @@ struct mw_opts {
 	const char *socket_path;	/* agent --socket, MESHWARP_AGENT_SOCKET */
 	int statsd_interval;		/* agent --statsd-interval seconds */
 	int cleanup;			/* agent --cleanup */
+	char state_dir[PATH_MAX];	/* --state-dir, MESHWARP_STATE_DIR: routing tables */
+	const char *routes_file;	/* agent --routes-file, MESHWARP_ROUTES_FILE: watched */
+	struct mw_cp_config cp;		/* --cp-url --cp-ca --cp-cert --cp-key --cp-san */
+	int cp_interval;		/* agent --cp-interval seconds */
+	int apply;			/* routes fetch --apply */
 };
 
 /* Resolves opts->cgroup to the cgroup2 root when unset. Call after mw_reach_bpffs(). */
@@ -40,6 +47,15 @@ int mw_cmd_status(struct mw_opts *o, int argc, char **argv);
 int mw_cmd_unload(struct mw_opts *o, int argc, char **argv);
 int mw_cmd_conns(struct mw_opts *o, int argc, char **argv);
 int mw_cmd_agent(struct mw_opts *o, int argc, char **argv);
+int mw_cmd_features(struct mw_opts *o, int argc, char **argv);
+int mw_cmd_routes(struct mw_opts *o, int argc, char **argv);
+
+struct mw_routes;
+/* Validates, compiles for every enrolled workload, and swaps in a routing table;
+ * saves it as the one in force. 0 or a negative errno (messages printed). */
+int mw_routes_apply_text(struct mw_opts *o, const char *text, size_t len, const char *origin);
+/* The routing table in force (state directory), -ENOENT when none. */
+int mw_routes_current(const struct mw_opts *o, struct mw_routes *rt);
 
 struct mw_dp;
 /* "10.0.0.5:80" or "[fd00::5]:80" from a 16-byte (v4-mapped for IPv4) address. */

@@ -22,6 +22,9 @@ static void mw_usage(FILE *f)
 		"  status [-j]            what is loaded and attached, workloads, decision counters\n"
 		"  unload                 detach every program and remove the pins\n"
 		"  conns [-j] [-w WL] [-d DEST]  live connections with their counters\n"
+		"  features [-j]          what this kernel offers (exit 1: meshwarp cannot run)\n"
+		"  routes show|diff FILE|apply FILE|rollback|fetch [--apply]\n"
+		"                         routing tables: validated, compiled, swapped atomically\n"
 		"  agent                  the node agent: owns the data path, enrols workloads over\n"
 		"                         its socket, exports metrics (Prometheus, statsd, a log)\n"
 		"\n"
@@ -37,9 +40,16 @@ static void mw_usage(FILE *f)
 		"  --services FILE           service names for addresses [MESHWARP_SERVICES]\n"
 		"  --socket PATH             enrolment socket       [MESHWARP_AGENT_SOCKET, %s]\n"
 		"  --cleanup                 tear the data path down when the agent stops\n"
+		"  --routes-file FILE        a routing table to watch and apply [MESHWARP_ROUTES_FILE]\n"
+		"  --cp-url URL              control plane to poll (HTTPS)   [MESHWARP_CP_URL]\n"
+		"  --cp-ca/--cp-cert/--cp-key FILE  mutual TLS               [MESHWARP_CP_CA, _CERT, _KEY]\n"
+		"  --cp-san NAME             SAN the control plane must present [MESHWARP_CP_SAN]\n"
+		"  --cp-interval SECONDS     poll interval                   [30]\n"
+		"routes options:\n"
+		"  --state-dir DIR           where applied tables are kept   [MESHWARP_STATE_DIR, %s]\n"
 		"  -v, --verbose   more messages (libbpf's warnings and verifier logs; twice: all of libbpf's)\n"
 		"  -h, --help      this text\n",
-		MW_DEFAULT_PIN_DIR, MW_DEFAULT_AGENT_SOCKET);
+		MW_DEFAULT_PIN_DIR, MW_DEFAULT_AGENT_SOCKET, MW_DEFAULT_STATE_DIR);
 }
 
 enum {
@@ -52,6 +62,15 @@ enum {
 	MW_OPT_SERVICES,
 	MW_OPT_SOCKET,
 	MW_OPT_CLEANUP,
+	MW_OPT_STATE_DIR,
+	MW_OPT_ROUTES_FILE,
+	MW_OPT_CP_URL,
+	MW_OPT_CP_CA,
+	MW_OPT_CP_CERT,
+	MW_OPT_CP_KEY,
+	MW_OPT_CP_SAN,
+	MW_OPT_CP_INTERVAL,
+	MW_OPT_APPLY,
 };
 
 static const struct option mw_long_opts[] = {
@@ -64,6 +83,15 @@ static const struct option mw_long_opts[] = {
 	{ "services", required_argument, NULL, MW_OPT_SERVICES },
 	{ "socket", required_argument, NULL, MW_OPT_SOCKET },
 	{ "cleanup", no_argument, NULL, MW_OPT_CLEANUP },
+	{ "state-dir", required_argument, NULL, MW_OPT_STATE_DIR },
+	{ "routes-file", required_argument, NULL, MW_OPT_ROUTES_FILE },
+	{ "cp-url", required_argument, NULL, MW_OPT_CP_URL },
+	{ "cp-ca", required_argument, NULL, MW_OPT_CP_CA },
+	{ "cp-cert", required_argument, NULL, MW_OPT_CP_CERT },
+	{ "cp-key", required_argument, NULL, MW_OPT_CP_KEY },
+	{ "cp-san", required_argument, NULL, MW_OPT_CP_SAN },
+	{ "cp-interval", required_argument, NULL, MW_OPT_CP_INTERVAL },
+	{ "apply", no_argument, NULL, MW_OPT_APPLY },
 	{ "json", no_argument, NULL, 'j' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -121,6 +149,38 @@ static int mw_parse_opts(struct mw_opts *o, int argc, char **argv)
 		case MW_OPT_CLEANUP:
 			o->cleanup = 1;
 			break;
+		case MW_OPT_STATE_DIR:
+			if (mw_set_path(o->state_dir, optarg, "--state-dir"))
+				return -EINVAL;
+			break;
+		case MW_OPT_ROUTES_FILE:
+			o->routes_file = optarg;
+			break;
+		case MW_OPT_CP_URL:
+			o->cp.url = optarg;
+			break;
+		case MW_OPT_CP_CA:
+			o->cp.ca_file = optarg;
+			break;
+		case MW_OPT_CP_CERT:
+			o->cp.cert_file = optarg;
+			break;
+		case MW_OPT_CP_KEY:
+			o->cp.key_file = optarg;
+			break;
+		case MW_OPT_CP_SAN:
+			o->cp.server_san = optarg;
+			break;
+		case MW_OPT_CP_INTERVAL:
+			o->cp_interval = atoi(optarg);
+			if (o->cp_interval <= 0) {
+				pr_warn("--cp-interval: %s is not a positive number of seconds\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case MW_OPT_APPLY:
+			o->apply = 1;
+			break;
 		case 'w':
 			o->workload = optarg;
 			break;
@@ -177,6 +237,16 @@ int main(int argc, char **argv)
 	o.services = mw_env_or("MESHWARP_SERVICES", NULL);
 	o.socket_path = mw_env_or("MESHWARP_AGENT_SOCKET", MW_DEFAULT_AGENT_SOCKET);
 	o.statsd_interval = 10;
+	if (mw_set_path(o.state_dir, mw_env_or("MESHWARP_STATE_DIR", MW_DEFAULT_STATE_DIR),
+			"MESHWARP_STATE_DIR"))
+		return MW_EXIT_USAGE;
+	o.routes_file = mw_env_or("MESHWARP_ROUTES_FILE", NULL);
+	o.cp.url = mw_env_or("MESHWARP_CP_URL", NULL);
+	o.cp.ca_file = mw_env_or("MESHWARP_CP_CA", NULL);
+	o.cp.cert_file = mw_env_or("MESHWARP_CP_CERT", NULL);
+	o.cp.key_file = mw_env_or("MESHWARP_CP_KEY", NULL);
+	o.cp.server_san = mw_env_or("MESHWARP_CP_SAN", NULL);
+	o.cp_interval = 30;
 
 	n = mw_parse_opts(&o, argc, argv);
 	if (n < 0) {
@@ -201,6 +271,9 @@ int main(int argc, char **argv)
 		return mw_cmd_conns(&o, argc, argv);
 	if (strcmp(cmd, "agent") == 0)
 		return mw_cmd_agent(&o, argc, argv);
+	/* ROUTES-DISPATCH */
+	if (strcmp(cmd, "features") == 0)
+		return mw_cmd_features(&o, argc, argv);
 	if (strcmp(cmd, "help") == 0) {
 		mw_usage(stdout);
 		return MW_EXIT_OK;

@@ -18,6 +18,10 @@ enum {
 	MW_F_COOKIE_CONNECT,
 	MW_F_COOKIE_SOCKOPS,
 	MW_F_SK_LOOKUP,
+	MW_F_RINGBUF,
+	MW_F_SET_RETVAL,
+	MW_F_GETPEERNAME,
+	MW_F_SK_MSG,
 	MW_F_NR,
 };
 
@@ -29,7 +33,11 @@ static struct mw_feature mw_features[MW_F_NR] = {
 	[MW_F_LPM] = { "LPM trie maps", "address and CIDR rules", "4.11" },
 	[MW_F_COOKIE_CONNECT] = { "bpf_get_netns_cookie in cgroup/connect4", "scoping interception to enrolled namespaces", "5.7" },
 	[MW_F_COOKIE_SOCKOPS] = { "bpf_get_netns_cookie in sockops programs", "carrying the original destination to the sidecar and finding its listener", "6.1" },
-	[MW_F_SK_LOOKUP] = { "sk_lookup programs", "inbound interception", "5.9" },
+	[MW_F_SK_LOOKUP] = { "sk_lookup programs", "inbound interception", "5.9", 0, 1 },
+	[MW_F_RINGBUF] = { "ring buffer maps", "the connection log", "5.8" },
+	[MW_F_SET_RETVAL] = { "bpf_set_retval in cgroup/connect4", "rejecting with a chosen errno", "6.1" },
+	[MW_F_GETPEERNAME] = { "cgroup getpeername4/6 programs", "showing a service's address after a forward", "5.8" },
+	[MW_F_SK_MSG] = { "sk_msg programs", "the local shortcut", "4.17", 0, 1 },
 };
 
 /* errno of the first failed probe load: EPERM means no privilege, not no feature. */
@@ -92,6 +100,13 @@ const struct mw_feature *mw_features_probe(int *n)
 	mw_features[MW_F_COOKIE_SOCKOPS].present =
 		mw_probe_helper(BPF_PROG_TYPE_SOCK_OPS, 0, BPF_FUNC_get_netns_cookie);
 	mw_features[MW_F_SK_LOOKUP].present = mw_probe_prog(BPF_PROG_TYPE_SK_LOOKUP, BPF_SK_LOOKUP);
+	mw_features[MW_F_RINGBUF].present = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) == 1;
+	mw_features[MW_F_SET_RETVAL].present =
+		mw_probe_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT,
+				BPF_FUNC_set_retval);
+	mw_features[MW_F_GETPEERNAME].present =
+		mw_probe_prog(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_GETPEERNAME);
+	mw_features[MW_F_SK_MSG].present = mw_probe_prog(BPF_PROG_TYPE_SK_MSG, 0);
 	*n = MW_F_NR;
 	return mw_features;
 }
@@ -109,6 +124,11 @@ int mw_features_require(void)
 	for (i = 0; i < n; i++) {
 		if (f[i].present)
 			continue;
+		if (f[i].optional) {
+			pr_info("kernel lacks %s (Linux %s+): no %s\n", f[i].name, f[i].since,
+				f[i].needed_for);
+			continue;
+		}
 		pr_warn("kernel lacks %s (Linux %s+): no %s\n", f[i].name, f[i].since, f[i].needed_for);
 		missing++;
 	}

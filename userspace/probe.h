@@ -9,6 +9,7 @@ struct mw_feature {
 	const char *needed_for;	/* what meshwarp cannot do without it */
 	const char *since;	/* first mainline kernel that has it, for the message */
 	int present;
+	int optional;		/* meshwarp runs without it, without what it is needed for */
 };
 
 /* Probes every feature; returns the table and its length. */
