@@ -584,6 +584,37 @@ static void test_compile_v4_guard(void **state)
 	mw_table_free(&t);
 }
 
+/* A table read back gives the configuration that compiles to the same table. */
+static void test_config_round_trip(void **state)
+{
+	static const uint16_t app[] = { 8080 };
+	struct mw_config back;
+	struct test_cfg tc;
+	struct mw_table t1, t2;
+	size_t i;
+
+	(void)state;
+	cfg_init(&tc, ports_a, ARRAY_SIZE(ports_a), cidrs_a, ARRAY_SIZE(cidrs_a));
+	tc.cfg.app_ports = (uint16_t *)app;
+	tc.cfg.n_app_ports = 1;
+	tc.cfg.has_gid = 1;
+	tc.cfg.ignore_gid = 2000;
+	tc.cfg.inbound_fail_open = 1;
+	assert_int_equal(mw_table_compile(&tc.cfg, NETNS_A, 3, &t1), 0);
+	assert_int_equal(mw_config_from_table(&t1, &back), 0);
+	assert_int_equal(mw_table_compile(&back, NETNS_A, 3, &t2), 0);
+	assert_memory_equal(&t1.wl, &t2.wl, sizeof(t1.wl));
+	assert_int_equal(t1.n_ports, t2.n_ports);
+	for (i = 0; i < t1.n_ports; i++)
+		assert_memory_equal(&t1.ports[i], &t2.ports[i], sizeof(t1.ports[i]));
+	assert_int_equal(t1.n_cidrs, t2.n_cidrs);
+	for (i = 0; i < t1.n_cidrs; i++)
+		assert_memory_equal(&t1.cidrs[i], &t2.cidrs[i], sizeof(t1.cidrs[i]));
+	mw_config_free(&back);
+	mw_table_free(&t1);
+	mw_table_free(&t2);
+}
+
 static void test_lpm_key_fill(void **state)
 {
 	struct mw_lpm_key k;
@@ -1053,6 +1084,7 @@ int main(void)
 		cmocka_unit_test(test_compile_flags),
 		cmocka_unit_test(test_compile_ingress),
 		cmocka_unit_test(test_compile_v4_guard),
+		cmocka_unit_test(test_config_round_trip),
 		cmocka_unit_test(test_lpm_key_fill),
 		cmocka_unit_test(test_apply_first),
 		cmocka_unit_test(test_apply_twice),

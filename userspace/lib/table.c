@@ -492,3 +492,67 @@ int mw_workload_remove(struct mw_store *s, uint64_t netns)
 		ret = err;
 	return ret;
 }
+
+static int push_u16(uint16_t **v, size_t *n, uint16_t x)
+{
+	uint16_t *nv = realloc(*v, (*n + 1) * sizeof(**v));
+
+	if (!nv)
+		return -ENOMEM;
+	nv[(*n)++] = x;
+	*v = nv;
+	return 0;
+}
+
+int mw_config_from_table(const struct mw_table *t, struct mw_config *cfg)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	size_t i, j;
+	int err = 0;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->start_enabled = 1;
+	cfg->has_uid = !!(t->wl.flags & MW_WL_F_HAS_UID);
+	cfg->ignore_uid = t->wl.ignore_uid;
+	cfg->has_gid = !!(t->wl.flags & MW_WL_F_HAS_GID);
+	cfg->ignore_gid = t->wl.ignore_gid;
+	cfg->egress_port = ntohs(t->wl.egress_port);
+	cfg->ingress_port = ntohs(t->wl.ingress_port);
+	cfg->enable_ipv6 = !!(t->wl.flags & MW_WL_F_IPV6);
+	cfg->inbound_fail_open = !!(t->wl.flags & MW_WL_F_FAIL_OPEN);
+	cfg->app_ports_set = cfg->ingress_port != 0;
+
+	/* Entries keep their origin in the reason: APPMESH_* ones are PORT/ADDR. */
+	for (i = 0; i < t->n_ports && !err; i++) {
+		const struct mw_port_entry *e = &t->ports[i];
+
+		if (e->key.dir == MW_DIR_EGRESS && e->rule.reason == MW_R_PORT)
+			err = push_u16(&cfg->ignored_ports, &cfg->n_ignored_ports, ntohs(e->key.port));
+		else if (e->key.dir == MW_DIR_INGRESS)
+			err = push_u16(&cfg->app_ports, &cfg->n_app_ports, ntohs(e->key.port));
+	}
+	for (i = 0; i < t->n_cidrs && !err; i++) {
+		const struct mw_cidr_entry *e = &t->cidrs[i];
+		struct mw_cidr *nc;
+
+		for (j = 0; j < e->list.n && j < MW_RULES_PER_DST; j++)
+			if (e->list.e[j].rule.reason == MW_R_ADDR)
+				break;
+		if (j == e->list.n || j == MW_RULES_PER_DST)
+			continue;
+		nc = realloc(cfg->ignored, (cfg->n_ignored + 1) * sizeof(*nc));
+		if (!nc) {
+			err = -ENOMEM;
+			break;
+		}
+		cfg->ignored = nc;
+		nc = &cfg->ignored[cfg->n_ignored++];
+		memset(nc, 0, sizeof(*nc));
+		memcpy(nc->addr, e->key.addr, sizeof(nc->addr));
+		nc->prefix = (uint8_t)(e->key.prefixlen - MW_LPM_HDR_BITS);
+		nc->is_v4 = nc->prefix >= MW_V4_MAPPED_BITS && !memcmp(nc->addr, mapped, sizeof(mapped));
+	}
+	if (err)
+		mw_config_free(cfg);
+	return err;
+}

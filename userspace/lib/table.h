@@ -116,4 +116,11 @@ int mw_workload_set_enabled(struct mw_store *s, uint64_t netns, int enabled);
  * after ops->barrier, its rules. Absent is not an error. */
 int mw_workload_remove(struct mw_store *s, uint64_t netns);
 
+/*
+ * The App Mesh configuration a table was compiled from, read back from its
+ * entries (their reasons tell APPMESH_* rules from routing-table ones), so a
+ * routing table can be compiled on top of it later. cfg needs mw_config_free.
+ */
+int mw_config_from_table(const struct mw_table *t, struct mw_config *cfg);
+
 #endif /* MW_TABLE_H */
