@@ -33,6 +33,8 @@ CPPFLAGS	+= -D_GNU_SOURCE -Iinclude -Iuserspace/lib -Iuserspace -I$(BUILD)/bpf -
 BPF_LIBS	:= $(shell $(PKG_CONFIG) --libs libbpf 2>/dev/null || echo -lbpf) -lelf -lz
 JSON_LIBS	:= $(shell $(PKG_CONFIG) --libs json-c 2>/dev/null || echo -ljson-c)
 HTTP_LIBS	:= $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+# The control-plane client: libcurl (OpenSSL flavour) and OpenSSL itself (the SAN check).
+CURL_LIBS	:= $(shell $(PKG_CONFIG) --libs libcurl openssl 2>/dev/null || echo -lcurl -lssl -lcrypto)
 
 # The node-wide object (cgroup hooks) is linked from its per-family sources; the
 # per-namespace object (sk_lookup, one instance per enrolled namespace) stands alone.
@@ -97,7 +99,7 @@ $(BUILD)/app/%.o: userspace/%.c $(SKELS)
 
 $(BIN): $(APP_OBJS) $(LIB)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(BPF_LIBS) $(JSON_LIBS) $(HTTP_LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(BPF_LIBS) $(JSON_LIBS) $(HTTP_LIBS) $(CURL_LIBS)
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB)
 	$(call msg,CC,$@)

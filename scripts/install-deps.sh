@@ -15,10 +15,14 @@ pkgs=(
 	# build
 	clang llvm libbpf-dev libelf-dev zlib1g-dev libssl-dev libnl-3-dev libnl-route-3-dev
 	libjson-c-dev libmicrohttpd-dev bpftool pkg-config make gcc
+	# the control-plane client: libcurl with its OpenSSL backend
+	libcurl4-openssl-dev
 	# unit tests
 	libcmocka-dev
 	# integration tests: peers, netns, iptables half of the equivalence tests
 	haproxy nginx-light iptables iproute2 curl util-linux jq
+	# the control plane's certificates (test_controlplane.sh)
+	openssl
 	# talks to HAProxy's stats socket (mw_haproxy_sessions)
 	socat
 )

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "backoff.h"
 
 struct mw_cp_config {
 	const char *url;	/* https://host:port/path */
@@ -40,9 +41,6 @@ int mw_cp_fetch(const struct mw_cp_config *c, const char *etag, struct mw_cp_res
 		size_t errlen);
 void mw_cp_result_free(struct mw_cp_result *r);
 
-/* Delay before the next try after `failures` consecutive failures: base * 2^(failures-1),
- * at most max, minus up to a quarter of it from rnd (jitter, so nodes do not retry together). */
-unsigned int mw_cp_backoff_ms(unsigned int base_ms, unsigned int max_ms, unsigned int failures,
-			      uint32_t rnd);
+/* mw_cp_backoff_ms: lib/backoff.h. */
 
 #endif /* MW_CPCLIENT_H */
