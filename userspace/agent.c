@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <poll.h>
 #include <sched.h>
@@ -23,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/inotify.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +36,7 @@
 #include "agent.h"
 #include "cli.h"
 #include "collect.h"
+#include "cpclient.h"
 #include "host.h"
 #include "loader.h"
 #include "log.h"
@@ -43,6 +46,12 @@
 #define MW_STATSD_MTU	1400
 
 static volatile sig_atomic_t mw_stop;
+
+/* Routing-table outcomes, for metrics (written by the main loop, read by scrapes). */
+static uint64_t mw_route_applies;
+static uint64_t mw_route_errors;
+static uint64_t mw_cp_errors;
+static int64_t mw_route_applied_at;
 
 static void mw_on_signal(int sig)
 {
@@ -61,6 +70,11 @@ struct mw_agent {
 	uint64_t boot_to_realtime_ns;
 	struct mw_metric_set prev;	/* last statsd push */
 	int have_prev;
+	/* routing tables */
+	int inotify_fd;			/* --routes-file's directory */
+	time_t cp_next;			/* next control-plane poll */
+	unsigned int cp_failures;	/* consecutive, for the backoff */
+	char cp_etag[256];		/* of the table in force */
 };
 
 /* "HOST:PORT", "[V6]:PORT" -> sockaddr. */
@@ -130,6 +144,26 @@ static int mw_gzip(const char *in, size_t in_len, char **out, size_t *out_len)
 	return 0;
 }
 
+static void mw_render_route_metrics(FILE *f)
+{
+	fprintf(f, "# HELP meshwarp_routes_applies_total Routing tables applied.\n"
+		   "# TYPE meshwarp_routes_applies_total counter\n"
+		   "meshwarp_routes_applies_total %" PRIu64 "\n",
+		__atomic_load_n(&mw_route_applies, __ATOMIC_RELAXED));
+	fprintf(f, "# HELP meshwarp_routes_errors_total Routing tables refused (invalid or not applicable); the last good one stays.\n"
+		   "# TYPE meshwarp_routes_errors_total counter\n"
+		   "meshwarp_routes_errors_total %" PRIu64 "\n",
+		__atomic_load_n(&mw_route_errors, __ATOMIC_RELAXED));
+	fprintf(f, "# HELP meshwarp_control_plane_errors_total Failed polls of the control plane.\n"
+		   "# TYPE meshwarp_control_plane_errors_total counter\n"
+		   "meshwarp_control_plane_errors_total %" PRIu64 "\n",
+		__atomic_load_n(&mw_cp_errors, __ATOMIC_RELAXED));
+	fprintf(f, "# HELP meshwarp_routes_last_apply_timestamp_seconds When this agent last applied a routing table.\n"
+		   "# TYPE meshwarp_routes_last_apply_timestamp_seconds gauge\n"
+		   "meshwarp_routes_last_apply_timestamp_seconds %" PRId64 "\n",
+		__atomic_load_n(&mw_route_applied_at, __ATOMIC_RELAXED));
+}
+
 static int mw_render_metrics_text(struct mw_agent *a, char **text, size_t *len)
 {
 	struct mw_metric_set set;
@@ -145,6 +179,8 @@ static int mw_render_metrics_text(struct mw_agent *a, char **text, size_t *len)
 		return -ENOMEM;
 	}
 	err = mw_render_prometheus(&set, f);
+	if (!err)
+		mw_render_route_metrics(f);
 	if (fclose(f) && !err)
 		err = -EIO;
 	mw_metric_set_free(&set);
@@ -468,6 +504,125 @@ out:
 	free(buf);
 }
 
+/* --- routing tables --------------------------------------------------------- */
+
+/*
+ * Applies a routing table from one of the agent's sources and records the
+ * outcome for metrics. A bad table changes nothing: the last good one stays.
+ */
+static int mw_agent_apply(struct mw_agent *a, const char *text, size_t len, const char *origin)
+{
+	int err = mw_routes_apply_text(a->o, text, len, origin);
+
+	__atomic_add_fetch(err ? &mw_route_errors : &mw_route_applies, 1, __ATOMIC_RELAXED);
+	if (!err)
+		__atomic_store_n(&mw_route_applied_at, (int64_t)time(NULL), __ATOMIC_RELAXED);
+	return err;
+}
+
+static void mw_routes_file_apply(struct mw_agent *a)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	f = fopen(a->o->routes_file, "re");
+	if (!f) {
+		pr_warn("--routes-file %s: %s\n", a->o->routes_file, strerror(errno));
+		__atomic_add_fetch(&mw_route_errors, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	text = calloc(1, 64u << 20);
+	if (text)
+		len = fread(text, 1, (64u << 20) - 1, f);
+	fclose(f);
+	if (!text)
+		return;
+	if (!mw_agent_apply(a, text, len, a->o->routes_file))
+		pr_info("applied %s\n", a->o->routes_file);
+	free(text);
+}
+
+/* Watches the file's directory: editors and `mv` replace files, which a watch on
+ * the file itself would lose. */
+static int mw_routes_watch(struct mw_agent *a)
+{
+	char dir[PATH_MAX], *slash;
+
+	a->inotify_fd = -1;
+	if (!a->o->routes_file)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s", a->o->routes_file);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	a->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (a->inotify_fd < 0 ||
+	    inotify_add_watch(a->inotify_fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
+		pr_warn("watching %s: %s\n", dir, strerror(errno));
+		return -errno;
+	}
+	pr_info("watching %s\n", a->o->routes_file);
+	if (access(a->o->routes_file, F_OK) == 0)
+		mw_routes_file_apply(a);
+	return 0;
+}
+
+static void mw_routes_watch_event(struct mw_agent *a)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const char *base = strrchr(a->o->routes_file, '/');
+	int hit = 0;
+	ssize_t n;
+
+	base = base ? base + 1 : a->o->routes_file;
+	while ((n = read(a->inotify_fd, buf, sizeof(buf))) > 0) {
+		char *p = buf;
+
+		while (p < buf + n) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+
+			if (ev->len && !strcmp(ev->name, base) && !(ev->mask & IN_CREATE))
+				hit = 1;
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+	if (hit)
+		mw_routes_file_apply(a);
+}
+
+static void mw_cp_poll(struct mw_agent *a)
+{
+	struct mw_cp_result r = {};
+	char err[512] = "";
+	unsigned int delay;
+	int ret;
+
+	ret = mw_cp_fetch(&a->o->cp, a->cp_etag, &r, err, sizeof(err));
+	if (!ret && r.status == 200) {
+		ret = mw_agent_apply(a, r.body, r.len, a->o->cp.url);
+		if (!ret)
+			snprintf(a->cp_etag, sizeof(a->cp_etag), "%s", r.etag);
+		else
+			snprintf(err, sizeof(err), "control plane %s: the table was not applied",
+				 a->o->cp.url);
+	}
+	if (ret) {
+		pr_warn("%s; the routing table in force stays\n", err);
+		__atomic_add_fetch(&mw_cp_errors, 1, __ATOMIC_RELAXED);
+		a->cp_failures++;
+		delay = mw_cp_backoff_ms(1000, (unsigned int)a->o->cp_interval * 1000, a->cp_failures,
+					 (uint32_t)random());
+	} else {
+		a->cp_failures = 0;
+		delay = (unsigned int)a->o->cp_interval * 1000;
+	}
+	mw_cp_result_free(&r);
+	a->cp_next = time(NULL) + (time_t)((delay + 999) / 1000);
+}
+
 /* --- main loop ------------------------------------------------------------- */
 
 static void mw_agent_close(struct mw_agent *a)
@@ -485,6 +640,8 @@ static void mw_agent_close(struct mw_agent *a)
 	}
 	if (a->have_prev)
 		mw_metric_set_free(&a->prev);
+	if (a->inotify_fd >= 0)
+		close(a->inotify_fd);
 	mw_names_free(&a->names);
 	mw_dp_close(&a->dp);
 }
@@ -519,9 +676,9 @@ static int mw_load_names(struct mw_agent *a)
 
 int mw_cmd_agent(struct mw_opts *o, int argc, char **argv)
 {
-	struct mw_agent a = { .o = o, .statsd_fd = -1, .listen_fd = -1 };
+	struct mw_agent a = { .o = o, .statsd_fd = -1, .listen_fd = -1, .inotify_fd = -1 };
 	struct sigaction sa = { .sa_handler = mw_on_signal };
-	struct pollfd pfd[2];
+	struct pollfd pfd[3];
 	time_t next_push;
 	int err;
 
@@ -580,12 +737,18 @@ int mw_cmd_agent(struct mw_opts *o, int argc, char **argv)
 		err = a.listen_fd;
 		goto out;
 	}
+	err = mw_routes_watch(&a);
+	if (err)
+		goto out;
+	if (o->cp.url)
+		pr_info("polling %s every %d s\n", o->cp.url, o->cp_interval);
 
 	next_push = time(NULL) + o->statsd_interval;
 	pfd[0] = (struct pollfd){ .fd = ring_buffer__epoll_fd(a.rb), .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = a.listen_fd, .events = POLLIN };
+	pfd[2] = (struct pollfd){ .fd = a.inotify_fd, .events = POLLIN };
 	while (!mw_stop) {
-		int n = poll(pfd, 2, 1000);
+		int n = poll(pfd, 3, 1000);
 
 		if (n < 0 && errno != EINTR) {
 			err = -errno;
@@ -601,6 +764,10 @@ int mw_cmd_agent(struct mw_opts *o, int argc, char **argv)
 				close(c);
 			}
 		}
+		if (n > 0 && (pfd[2].revents & POLLIN))
+			mw_routes_watch_event(&a);
+		if (o->cp.url && time(NULL) >= a.cp_next)
+			mw_cp_poll(&a);
 		if (time(NULL) >= next_push) {
 			mw_statsd_push(&a);
 			next_push = time(NULL) + o->statsd_interval;

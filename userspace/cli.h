@@ -37,6 +37,7 @@ struct mw_opts {
 	struct mw_cp_config cp;		/* --cp-url --cp-ca --cp-cert --cp-key --cp-san */
 	int cp_interval;		/* agent --cp-interval seconds */
 	int apply;			/* routes fetch --apply */
+	const char *etag;		/* routes fetch --etag: as if this table were in force */
 };
 
 /* Resolves opts->cgroup to the cgroup2 root when unset. Call after mw_reach_bpffs(). */

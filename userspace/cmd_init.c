@@ -19,6 +19,7 @@
 #include "host.h"
 #include "ingress.h"
 #include "loader.h"
+#include "routes.h"
 #include "log.h"
 #include "table.h"
 
@@ -133,6 +134,37 @@ static int mw_set_name(struct mw_dp *dp, uint64_t netns)
 	return bpf_map_update_elem(dp->name_fd, &netns, &n, BPF_ANY) ? -errno : 0;
 }
 
+/*
+ * The workload's table: its APPMESH_* rules, under the routing table in force
+ * when one has rules for it (so that re-running init keeps them).
+ */
+static int mw_apply_for_init(struct mw_opts *o, struct mw_store *s, struct mw_init *in)
+{
+	const char *env_name = getenv("MESHWARP_WORKLOAD");
+	struct mw_routes rt = {};
+	struct mw_table t = {};
+	char name[80], msg[512] = "";
+	int err;
+
+	if (env_name && *env_name)
+		snprintf(name, sizeof(name), "%s", env_name);
+	else
+		snprintf(name, sizeof(name), "netns-%llu", (unsigned long long)in->netns);
+	if (mw_routes_current(o, &rt) || !mw_routes_applies(&rt, name)) {
+		mw_routes_free(&rt);
+		return mw_workload_apply(s, in->netns, &in->cfg, in->locals, in->n_locals, 1);
+	}
+	err = mw_routes_compile(&rt, name, &in->cfg, in->netns, &t, msg, sizeof(msg));
+	mw_routes_free(&rt);
+	if (err) {
+		pr_warn("the routing table in force, for workload %s: %s\n", name, msg);
+		return err;
+	}
+	err = mw_workload_apply_table(s, in->netns, &t, in->locals, in->n_locals, 0);
+	mw_table_free(&t);
+	return err;
+}
+
 static int mw_enable(struct mw_opts *o, struct mw_init *in)
 {
 	struct mw_store s;
@@ -147,7 +179,7 @@ static int mw_enable(struct mw_opts *o, struct mw_init *in)
 	if (err)
 		return err;
 	mw_dp_store(&dp, &s);
-	err = mw_workload_apply(&s, in->netns, &in->cfg, in->locals, in->n_locals, 1);
+	err = mw_apply_for_init(o, &s, in);
 	if (!err)
 		err = mw_setup_inbound(&dp, in);
 	if (!err)

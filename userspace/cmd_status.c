@@ -171,6 +171,16 @@ static json_object *mw_json_workload(struct mw_dp *dp, uint64_t netns, const str
 	return o;
 }
 
+/* The routing table in force (its version and when it was applied), or null. */
+static json_object *mw_json_routes(const struct mw_opts *o)
+{
+	char path[PATH_MAX];
+
+	if (snprintf(path, sizeof(path), "%s/routes/applied.json", o->state_dir) >= (int)sizeof(path))
+		return NULL;
+	return json_object_from_file(path);
+}
+
 static json_object *mw_json_status(struct mw_opts *o, struct mw_dp *dp, uint64_t only, uint64_t current)
 {
 	json_object *root = json_object_new_object(), *arr, *stats;
@@ -223,6 +233,7 @@ static json_object *mw_json_status(struct mw_opts *o, struct mw_dp *dp, uint64_t
 		json_object_object_add(stats, mw_stat_names[i], json_object_new_int64((int64_t)v));
 	}
 	json_object_object_add(root, "stats", stats);
+	json_object_object_add(root, "routes", mw_json_routes(o));
 	return root;
 }
 
@@ -299,6 +310,15 @@ static void mw_print_text(json_object *root)
 	}
 	printf("stats:\n");
 	mw_print_counts("", json_object_object_get(root, "stats"));
+	if (json_object_object_get(root, "routes")) {
+		json_object *r = json_object_object_get(root, "routes");
+		time_t rat = (time_t)json_object_get_int64(json_object_object_get(r, "applied_at"));
+
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&rat));
+		printf("routing table: %s, applied %s\n", mw_or_dash(r, "version"), when);
+	} else {
+		printf("routing table: none (the APPMESH_* variables decide)\n");
+	}
 }
 
 int mw_status_print(struct mw_opts *o, uint64_t only_netns)

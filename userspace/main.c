@@ -23,7 +23,7 @@ static void mw_usage(FILE *f)
 		"  unload                 detach every program and remove the pins\n"
 		"  conns [-j] [-w WL] [-d DEST]  live connections with their counters\n"
 		"  features [-j]          what this kernel offers (exit 1: meshwarp cannot run)\n"
-		"  routes show|diff FILE|apply FILE|rollback|fetch [--apply]\n"
+		"  routes show|diff FILE|apply FILE|rollback|fetch [--apply] [--etag ETAG]\n"
 		"                         routing tables: validated, compiled, swapped atomically\n"
 		"  agent                  the node agent: owns the data path, enrols workloads over\n"
 		"                         its socket, exports metrics (Prometheus, statsd, a log)\n"
@@ -71,6 +71,7 @@ enum {
 	MW_OPT_CP_SAN,
 	MW_OPT_CP_INTERVAL,
 	MW_OPT_APPLY,
+	MW_OPT_ETAG,
 };
 
 static const struct option mw_long_opts[] = {
@@ -92,6 +93,7 @@ static const struct option mw_long_opts[] = {
 	{ "cp-san", required_argument, NULL, MW_OPT_CP_SAN },
 	{ "cp-interval", required_argument, NULL, MW_OPT_CP_INTERVAL },
 	{ "apply", no_argument, NULL, MW_OPT_APPLY },
+	{ "etag", required_argument, NULL, MW_OPT_ETAG },
 	{ "json", no_argument, NULL, 'j' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -180,6 +182,9 @@ static int mw_parse_opts(struct mw_opts *o, int argc, char **argv)
 			break;
 		case MW_OPT_APPLY:
 			o->apply = 1;
+			break;
+		case MW_OPT_ETAG:
+			o->etag = optarg;
 			break;
 		case 'w':
 			o->workload = optarg;
@@ -271,7 +276,8 @@ int main(int argc, char **argv)
 		return mw_cmd_conns(&o, argc, argv);
 	if (strcmp(cmd, "agent") == 0)
 		return mw_cmd_agent(&o, argc, argv);
-	/* ROUTES-DISPATCH */
+	if (strcmp(cmd, "routes") == 0)
+		return mw_cmd_routes(&o, argc, argv);
 	if (strcmp(cmd, "features") == 0)
 		return mw_cmd_features(&o, argc, argv);
 	if (strcmp(cmd, "help") == 0) {

@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * meshwarp routes show | diff FILE | apply FILE | rollback | fetch
+ *
+ * A routing table is validated and compiled for every enrolled workload before
+ * anything changes; then each workload's table goes in through the generation
+ * switch (a connection is decided by one whole table). The document in force
+ * and the one before it are kept in the state directory, so `rollback` and a
+ * re-run of `init` find them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <json-c/json.h>
+
+#include "cli.h"
+#include "cpclient.h"
+#include "host.h"
+#include "loader.h"
+#include "log.h"
+#include "routes.h"
+#include "table.h"
+
+#define MW_ROUTES_MAX_BYTES	(64u << 20)
+
+static void mw_print_warning(void *ctx, const char *msg)
+{
+	pr_warn("warning: %s\n", msg);
+}
+
+static int mw_read_file(const char *path, char **out, size_t *len)
+{
+	size_t cap = 1 << 16, n = 0;
+	char *buf, *nb;
+	ssize_t r;
+	int fd, err = 0;
+
+	fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
+	if (fd < 0)
+		return -errno;
+	buf = malloc(cap + 1);
+	while (buf && (r = read(fd, buf + n, cap - n)) > 0) {
+		n += (size_t)r;
+		if (n == cap) {
+			if (cap >= MW_ROUTES_MAX_BYTES) {
+				err = -EFBIG;
+				break;
+			}
+			cap *= 2;
+			nb = realloc(buf, cap + 1);
+			if (!nb) {
+				err = -ENOMEM;
+				break;
+			}
+			buf = nb;
+		}
+	}
+	if (!buf)
+		err = -ENOMEM;
+	else if (!err && r < 0)
+		err = -errno;
+	if (fd != STDIN_FILENO)
+		close(fd);
+	if (err) {
+		free(buf);
+		return err;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+static int mw_routes_load(const char *path, struct mw_routes *rt)
+{
+	char err[512] = "", *text = NULL;
+	size_t len = 0;
+	int ret;
+
+	ret = mw_read_file(path, &text, &len);
+	if (ret) {
+		pr_warn("%s: %s\n", path, strerror(-ret));
+		return ret;
+	}
+	ret = mw_routes_parse(rt, text, len, err, sizeof(err), mw_print_warning, NULL);
+	if (ret)
+		pr_warn("%s: %s\n", path, err);
+	free(text);
+	return ret;
+}
+
+/* --- state directory ------------------------------------------------------- */
+
+static int mw_state_path(const struct mw_opts *o, const char *name, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/routes/%s", o->state_dir, name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int mw_state_mkdir(const struct mw_opts *o)
+{
+	char path[PATH_MAX];
+
+	if (mkdir(o->state_dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/routes", o->state_dir);
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Writes text to <state>/routes/<name> atomically (temp file, fsync, rename). */
+static int mw_state_write(const struct mw_opts *o, const char *name, const char *text, size_t len)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	int fd, err = 0;
+
+	err = mw_state_mkdir(o);
+	if (!err)
+		err = mw_state_path(o, name, path, sizeof(path));
+	if (err)
+		return err;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, len) != (ssize_t)len || fsync(fd) < 0)
+		err = -errno ? -errno : -EIO;
+	close(fd);
+	if (!err && rename(tmp, path) < 0)
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+int mw_routes_current(const struct mw_opts *o, struct mw_routes *rt)
+{
+	char path[PATH_MAX], err[512] = "", *text = NULL;
+	size_t len;
+	int ret;
+
+	ret = mw_state_path(o, "current.json", path, sizeof(path));
+	if (ret)
+		return ret;
+	ret = mw_read_file(path, &text, &len);
+	if (ret)
+		return ret;	/* -ENOENT: no routing table applied */
+	ret = mw_routes_parse(rt, text, len, err, sizeof(err), NULL, NULL);
+	if (ret)
+		pr_warn("%s: %s\n", path, err);
+	free(text);
+	return ret;
+}
+
+/* --- per workload ---------------------------------------------------------- */
+
+struct mw_wl_plan {
+	uint64_t netns;
+	char name[80];
+	struct mw_table next;
+	int have_next;
+};
+
+static void mw_plans_free(struct mw_wl_plan *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		mw_table_free(&p[i].next);
+	free(p);
+}
+
+/*
+ * Compiles rt (or, rt NULL, each workload's App Mesh table alone) for every
+ * enrolled workload. Nothing is changed. Returns 0 or the first error.
+ */
+static int mw_plan(struct mw_dp *dp, const struct mw_routes *rt, struct mw_wl_plan **out,
+		   size_t *n_out)
+{
+	struct mw_wl_plan *p = NULL, *np;
+	struct mw_store s;
+	uint64_t k, next;
+	size_t n = 0;
+	int first = 1, err = 0;
+
+	mw_dp_store(dp, &s);
+	while (bpf_map_get_next_key(dp->map_fd[MW_MAP_WL], first ? NULL : &k, &next) == 0) {
+		struct mw_config cfg = {};
+		struct mw_table cur = {};
+		char msg[512] = "";
+
+		first = 0;
+		k = next;
+		np = realloc(p, (n + 1) * sizeof(*p));
+		if (!np) {
+			err = -ENOMEM;
+			break;
+		}
+		p = np;
+		memset(&p[n], 0, sizeof(p[n]));
+		p[n].netns = k;
+		mw_workload_name(dp, k, p[n].name, sizeof(p[n].name));
+		n++;
+
+		err = mw_table_read(&s, k, &cur);
+		if (!err)
+			err = mw_config_from_table(&cur, &cfg);
+		mw_table_free(&cur);
+		if (err) {
+			pr_warn("workload %s: reading its table: %s\n", p[n - 1].name, strerror(-err));
+			mw_config_free(&cfg);
+			break;
+		}
+		if (rt && mw_routes_applies(rt, p[n - 1].name))
+			err = mw_routes_compile(rt, p[n - 1].name, &cfg, k, &p[n - 1].next, msg,
+						sizeof(msg));
+		else
+			err = mw_table_compile(&cfg, k, 0, &p[n - 1].next);
+		if (!err) {
+			/* keep the workload's own state: enabled or not */
+			struct mw_workload wl;
+
+			if (bpf_map_lookup_elem(dp->map_fd[MW_MAP_WL], &k, &wl) == 0 &&
+			    !(wl.flags & MW_WL_F_ENABLED))
+				p[n - 1].next.wl.flags &= ~MW_WL_F_ENABLED;
+			p[n - 1].have_next = 1;
+		} else {
+			pr_warn("workload %s: %s\n", p[n - 1].name, msg[0] ? msg : strerror(-err));
+		}
+		mw_config_free(&cfg);
+		if (err)
+			break;
+	}
+	if (err) {
+		mw_plans_free(p, n);
+		return err;
+	}
+	*out = p;
+	*n_out = n;
+	return 0;
+}
+
+static int mw_routes_diff_cmd(struct mw_opts *o, const char *file)
+{
+	struct mw_routes rt = {};
+	struct mw_wl_plan *p = NULL;
+	struct mw_store s;
+	struct mw_dp dp;
+	size_t n = 0, i;
+	int err, changes = 0;
+
+	if (mw_routes_load(file, &rt))
+		return MW_EXIT_FAIL;
+	err = mw_dp_open(&dp, o->pin_dir, NULL, 0);
+	if (err) {
+		mw_routes_free(&rt);
+		pr_warn("%s: %s\n", o->pin_dir, strerror(-err));
+		return err == -ENOENT ? MW_EXIT_NOT_LOADED : MW_EXIT_FAIL;
+	}
+	mw_dp_store(&dp, &s);
+	err = mw_plan(&dp, &rt, &p, &n);
+	for (i = 0; !err && i < n; i++) {
+		struct mw_table cur = {};
+		int c;
+
+		printf("workload %s (netns %llu):\n", p[i].name, (unsigned long long)p[i].netns);
+		err = mw_table_read(&s, p[i].netns, &cur);
+		if (err)
+			break;
+		c = mw_table_diff(&cur, &p[i].next, stdout);
+		mw_table_free(&cur);
+		if (c < 0) {
+			err = c;
+			break;
+		}
+		if (!c)
+			printf("  (no change)\n");
+		changes += c;
+	}
+	if (!err)
+		printf("%d change(s) across %zu workload(s)\n", changes, n);
+	mw_plans_free(p, n);
+	mw_dp_close(&dp);
+	mw_routes_free(&rt);
+	return err ? MW_EXIT_FAIL : MW_EXIT_OK;
+}
+
+static int mw_save_applied(struct mw_opts *o, const char *text, size_t len, const char *version)
+{
+	char cur[PATH_MAX], prev[PATH_MAX];
+	json_object *meta;
+	const char *s;
+	int err;
+
+	/* The document in force becomes the one to roll back to. */
+	if (!mw_state_path(o, "current.json", cur, sizeof(cur)) &&
+	    !mw_state_path(o, "previous.json", prev, sizeof(prev)) && access(cur, F_OK) == 0 &&
+	    rename(cur, prev) < 0)
+		pr_warn("keeping %s for rollback: %s\n", prev, strerror(errno));
+	err = mw_state_write(o, "current.json", text, len);
+	if (err)
+		return err;
+	meta = json_object_new_object();
+	json_object_object_add(meta, "version", json_object_new_string(version));
+	json_object_object_add(meta, "applied_at", json_object_new_int64((int64_t)time(NULL)));
+	s = json_object_to_json_string_ext(meta, JSON_C_TO_STRING_PLAIN);
+	err = mw_state_write(o, "applied.json", s, strlen(s));
+	json_object_put(meta);
+	return err;
+}
+
+/*
+ * Validates and compiles `text` for every enrolled workload, then swaps each
+ * workload's table. Nothing changes when anything fails before the swaps.
+ * Returns 0 or a negative errno (messages printed).
+ */
+int mw_routes_apply_text(struct mw_opts *o, const char *text, size_t len, const char *origin)
+{
+	struct mw_routes rt = {};
+	struct mw_wl_plan *p = NULL;
+	char err_msg[512] = "";
+	struct mw_store s;
+	struct mw_dp dp;
+	size_t n = 0, i;
+	int err;
+
+	err = mw_routes_parse(&rt, text, len, err_msg, sizeof(err_msg), mw_print_warning, NULL);
+	if (err) {
+		pr_warn("%s: %s\n", origin, err_msg);
+		return err;
+	}
+	err = mw_dp_open(&dp, o->pin_dir, NULL, MW_DP_LOCK);
+	if (err) {
+		pr_warn("%s: %s\n", o->pin_dir, strerror(-err));
+		mw_routes_free(&rt);
+		return err;
+	}
+	mw_dp_store(&dp, &s);
+	err = mw_plan(&dp, &rt, &p, &n);
+	for (i = 0; !err && i < n; i++) {
+		err = mw_workload_apply_table(&s, p[i].netns, &p[i].next, NULL, 0, 1);
+		if (err)
+			pr_warn("workload %s: applying: %s (workloads before it have the new table)\n",
+				p[i].name, strerror(-err));
+	}
+	if (!err)
+		err = mw_save_applied(o, text, len, rt.version);
+	if (!err)
+		pr_info("routing table %s applied to %zu workload(s)\n", rt.version, n);
+	mw_plans_free(p, n);
+	mw_dp_close(&dp);
+	mw_routes_free(&rt);
+	return err;
+}
+
+static int mw_routes_apply_file(struct mw_opts *o, const char *file)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int err;
+
+	err = mw_read_file(file, &text, &len);
+	if (err) {
+		pr_warn("%s: %s\n", file, strerror(-err));
+		return MW_EXIT_FAIL;
+	}
+	err = mw_routes_apply_text(o, text, len, file);
+	free(text);
+	return err ? MW_EXIT_FAIL : MW_EXIT_OK;
+}
+
+static int mw_routes_rollback(struct mw_opts *o)
+{
+	char path[PATH_MAX];
+
+	if (mw_state_path(o, "previous.json", path, sizeof(path)) || access(path, F_OK)) {
+		pr_warn("no earlier routing table in %s/routes to roll back to\n", o->state_dir);
+		return MW_EXIT_FAIL;
+	}
+	return mw_routes_apply_file(o, path);
+}
+
+static int mw_routes_show(struct mw_opts *o)
+{
+	char path[PATH_MAX], *text = NULL, *meta = NULL;
+	size_t len = 0, mlen = 0;
+	json_object *m;
+
+	if (mw_state_path(o, "current.json", path, sizeof(path)) ||
+	    mw_read_file(path, &text, &len)) {
+		printf(o->json ? "{\"applied\": false}\n" :
+		       "no routing table applied: the App Mesh variables decide\n");
+		return MW_EXIT_OK;
+	}
+	if (!mw_state_path(o, "applied.json", path, sizeof(path)))
+		mw_read_file(path, &meta, &mlen);
+	m = meta ? json_tokener_parse(meta) : NULL;
+	if (o->json) {
+		json_object *root = json_object_new_object();
+
+		json_object_object_add(root, "applied", json_object_new_boolean(1));
+		json_object_object_add(root, "meta", m ? json_object_get(m) : NULL);
+		json_object_object_add(root, "table", json_tokener_parse(text));
+		printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+							     JSON_C_TO_STRING_SPACED));
+		json_object_put(root);
+	} else {
+		json_object *v, *at;
+
+		if (m && json_object_object_get_ex(m, "version", &v) &&
+		    json_object_object_get_ex(m, "applied_at", &at)) {
+			time_t t = (time_t)json_object_get_int64(at);
+			char when[64];
+
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+			printf("routing table %s, applied %s\n", json_object_get_string(v), when);
+		}
+		fwrite(text, 1, len, stdout);
+		if (len && text[len - 1] != '\n')
+			putchar('\n');
+	}
+	json_object_put(m);
+	free(meta);
+	free(text);
+	return MW_EXIT_OK;
+}
+
+static int mw_routes_fetch(struct mw_opts *o)
+{
+	struct mw_cp_result r = {};
+	char err[512] = "";
+	int ret;
+
+	if (!o->cp.url) {
+		pr_warn("routes fetch: --cp-url (MESHWARP_CP_URL) is not set\n");
+		return MW_EXIT_USAGE;
+	}
+	ret = mw_cp_fetch(&o->cp, o->etag ? o->etag : "", &r, err, sizeof(err));
+	if (ret) {
+		pr_warn("%s\n", err);
+		return MW_EXIT_FAIL;
+	}
+	printf("HTTP %ld, ETag %s, %zu bytes\n", r.status, r.etag[0] ? r.etag : "-", r.len);
+	if (o->apply && r.status == 200)
+		ret = mw_routes_apply_text(o, r.body, r.len, o->cp.url);
+	mw_cp_result_free(&r);
+	return ret ? MW_EXIT_FAIL : MW_EXIT_OK;
+}
+
+int mw_cmd_routes(struct mw_opts *o, int argc, char **argv)
+{
+	const char *sub = argc > 1 ? argv[1] : "show";
+	int err;
+
+	err = mw_reach_bpffs(o->pin_dir);
+	if (err)
+		return MW_EXIT_FAIL;
+	if (!strcmp(sub, "show") && argc <= 2)
+		return mw_routes_show(o);
+	if (!strcmp(sub, "diff") && argc == 3)
+		return mw_routes_diff_cmd(o, argv[2]);
+	if (!strcmp(sub, "apply") && argc == 3)
+		return mw_routes_apply_file(o, argv[2]);
+	if (!strcmp(sub, "rollback") && argc == 2)
+		return mw_routes_rollback(o);
+	if (!strcmp(sub, "fetch") && argc == 2)
+		return mw_routes_fetch(o);
+	fprintf(stderr, "usage: meshwarp routes show | diff FILE | apply FILE | rollback | fetch [--apply]\n");
+	return MW_EXIT_USAGE;
+}
