@@ -25,6 +25,8 @@ pkgs=(
 	openssl
 	# talks to HAProxy's stats socket (mw_haproxy_sessions)
 	socat
+	# the agent's metrics: a real Prometheus server and promtool (test_metrics*.sh)
+	prometheus
 )
 
 export DEBIAN_FRONTEND=noninteractive
@@ -60,10 +62,11 @@ stop_service() {
 }
 stop_service nginx /run/nginx.pid
 stop_service haproxy /run/haproxy.pid
+stop_service prometheus /run/prometheus/prometheus.pid
 
 # Keep the services from coming back at boot where systemd manages them.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-	for s in nginx haproxy; do
+	for s in nginx haproxy prometheus; do
 		systemctl disable --now "$s" >/dev/null 2>&1 || true
 	done
 	say "systemd: nginx and haproxy disabled"

@@ -42,7 +42,8 @@
 #include "log.h"
 #include "metrics.h"
 
-#define MW_REQ_MAX	(64 * 1024)
+/* A request carries the caller's APPMESH_* variables: lists can be long. */
+#define MW_REQ_MAX	(16 * 1024 * 1024)
 #define MW_STATSD_MTU	1400
 
 static volatile sig_atomic_t mw_stop;
@@ -429,9 +430,19 @@ static int mw_enrol_child(struct mw_agent *a, pid_t peer, const char *op, json_o
 		snprintf(msg, msglen, "fork: %s", strerror(errno));
 		return MW_EXIT_FAIL;
 	}
-	while (got < (ssize_t)msglen - 1 &&
-	       (n = read(pipefd[0], msg + got, msglen - 1 - (size_t)got)) > 0)
-		got += n;
+	/* Read to the end (a child blocked on a full pipe would never exit), keep the start. */
+	for (;;) {
+		char sink[4096];
+
+		if (got < (ssize_t)msglen - 1)
+			n = read(pipefd[0], msg + got, msglen - 1 - (size_t)got);
+		else
+			n = read(pipefd[0], sink, sizeof(sink));
+		if (n <= 0)
+			break;
+		if (got < (ssize_t)msglen - 1)
+			got += n;
+	}
 	msg[got] = '\0';
 	close(pipefd[0]);
 	if (waitpid(child, &status, 0) < 0 || !WIFEXITED(status))
@@ -448,7 +459,7 @@ static void mw_reply(int fd, int code, const char *msg)
 	json_object_object_add(r, "exit", json_object_new_int(code));
 	json_object_object_add(r, "message", json_object_new_string(msg));
 	s = json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN);
-	if (write(fd, s, strlen(s)) < 0 || write(fd, "\n", 1) < 0)
+	if (send(fd, s, strlen(s), MSG_NOSIGNAL) < 0 || send(fd, "\n", 1, MSG_NOSIGNAL) < 0)
 		pr_debug("reply: %s\n", strerror(errno));
 	json_object_put(r);
 }
@@ -462,7 +473,9 @@ static void mw_serve_one(struct mw_agent *a, int fd)
 	ssize_t n, got = 0;
 	int code;
 
-	buf = calloc(1, MW_REQ_MAX + 1);
+	size_t cap = 64 * 1024;
+
+	buf = calloc(1, cap + 1);
 	if (!buf)
 		return;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
@@ -473,11 +486,26 @@ static void mw_serve_one(struct mw_agent *a, int fd)
 		mw_reply(fd, MW_EXIT_FAIL, "enrolment is for root only");
 		goto out;
 	}
-	while (got < MW_REQ_MAX && (n = read(fd, buf + got, (size_t)(MW_REQ_MAX - got))) > 0) {
+	/* One line of JSON, read whole (up to MW_REQ_MAX). */
+	while ((n = read(fd, buf + got, cap - (size_t)got)) > 0) {
 		got += n;
-		if (memchr(buf, '\n', (size_t)got))
+		if (memchr(buf + got - n, '\n', (size_t)n))
 			break;
+		if ((size_t)got == cap) {
+			char *nb;
+
+			if (cap >= MW_REQ_MAX) {
+				mw_reply(fd, MW_EXIT_USAGE, "request larger than 16 MiB");
+				goto out;
+			}
+			cap *= 2;
+			nb = realloc(buf, cap + 1);
+			if (!nb)
+				goto out;
+			buf = nb;
+		}
 	}
+	buf[got] = '\0';
 	req = json_tokener_parse(buf);
 	if (!req || !json_object_object_get_ex(req, "op", &op) ||
 	    !json_object_object_get_ex(req, "env", &env) ||
@@ -827,7 +855,8 @@ int mw_agent_request(const struct mw_opts *o, const char *op)
 	json_object_object_add(req, "pin_dir", json_object_new_string(o->pin_dir));
 	json_object_object_add(req, "env", env);
 	s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-	if (write(fd, s, strlen(s)) < 0 || write(fd, "\n", 1) < 0)
+	/* MSG_NOSIGNAL: an agent that goes away must not kill init with SIGPIPE. */
+	if (send(fd, s, strlen(s), MSG_NOSIGNAL) < 0 || send(fd, "\n", 1, MSG_NOSIGNAL) < 0)
 		goto out;
 	while (got < (ssize_t)sizeof(buf) - 1 &&
 	       (n = read(fd, buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)

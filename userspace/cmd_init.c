@@ -47,6 +47,24 @@ static void mw_init_free(struct mw_init *in)
 	in->netns_fd = -1;
 }
 
+/* Names end up in metric labels and JSON, which must be UTF-8. */
+static int mw_utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2 :
+			(*p & 0xf8) == 0xf0 ? 3 : -1;
+
+		if (n < 0 || (n == 1 && *p < 0xc2) || (n == 3 && *p > 0xf4))
+			return 0;
+		for (p++; n > 0; n--, p++)
+			if ((*p & 0xc0) != 0x80)
+				return 0;
+	}
+	return 1;
+}
+
 static int mw_init_prepare(struct mw_init *in)
 {
 	const char *name;
@@ -59,6 +77,10 @@ static int mw_init_prepare(struct mw_init *in)
 		return ret;
 	}
 	name = getenv("MESHWARP_WORKLOAD");
+	if (name && !mw_utf8_valid(name)) {
+		fprintf(stderr, "MESHWARP_WORKLOAD: not valid UTF-8 [%s]\n", name);
+		return -EINVAL;
+	}
 	if (name && strlen(name) >= sizeof(((struct mw_name *)0)->name)) {
 		fprintf(stderr, "MESHWARP_WORKLOAD: name longer than %zu characters [%s]\n",
 			sizeof(((struct mw_name *)0)->name) - 1, name);
