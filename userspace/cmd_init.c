@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <json-c/json.h>
 
 #include "agent.h"
 #include "cli.h"
@@ -47,6 +48,31 @@ static void mw_init_free(struct mw_init *in)
 	in->netns_fd = -1;
 }
 
+/* The variables that make the workload's table, as a JSON object (NULL: no memory). */
+static char *mw_env_json(void)
+{
+	extern char **environ;
+	json_object *o = json_object_new_object();
+	char **e, *text;
+
+	for (e = environ; *e; e++) {
+		const char *eq = strchr(*e, '=');
+		char key[128];
+
+		if (!eq || (size_t)(eq - *e) >= sizeof(key))
+			continue;
+		if (strncmp(*e, "APPMESH_", 8) && strncmp(*e, "MESHWARP_INBOUND_POLICY=", 24) &&
+		    strncmp(*e, "MESHWARP_SHORTCUT=", 18))
+			continue;
+		memcpy(key, *e, (size_t)(eq - *e));
+		key[eq - *e] = '\0';
+		json_object_object_add(o, key, json_object_new_string(eq + 1));
+	}
+	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return text;
+}
+
 /* Names end up in metric labels and JSON, which must be UTF-8. */
 static int mw_utf8_valid(const char *s)
 {
@@ -68,6 +94,7 @@ static int mw_utf8_valid(const char *s)
 static int mw_init_prepare(struct mw_init *in)
 {
 	const char *name;
+	char *env;
 	char err[512] = "";
 	int ret;
 
@@ -86,6 +113,16 @@ static int mw_init_prepare(struct mw_init *in)
 			sizeof(((struct mw_name *)0)->name) - 1, name);
 		return -EINVAL;
 	}
+	env = mw_env_json();
+	if (!env)
+		return -ENOMEM;
+	if (strlen(env) > MW_ENV_TEXT_MAX) {
+		fprintf(stderr, "APPMESH_*: %zu bytes of configuration, more than the %d meshwarp keeps per workload\n",
+			strlen(env), MW_ENV_TEXT_MAX);
+		free(env);
+		return -E2BIG;
+	}
+	free(env);
 	ret = mw_netns_cookie(&in->netns);
 	if (ret)
 		return ret;
@@ -139,6 +176,31 @@ static int mw_setup_inbound(struct mw_dp *dp, struct mw_init *in)
 		pr_info("registered %d listener(s) already on ingress port %u\n", n,
 			in->cfg.ingress_port);
 	return 0;
+}
+
+/* Keeps the workload's variables beside its table, for routing tables compiled later. */
+static int mw_set_env(struct mw_dp *dp, uint64_t netns)
+{
+	struct mw_env *v;
+	char *text = mw_env_json();
+	size_t len;
+	int err = 0;
+
+	if (!text)
+		return -ENOMEM;
+	len = strlen(text);
+	v = calloc(1, sizeof(*v));
+	if (!v || len > sizeof(v->text)) {
+		err = v ? -E2BIG : -ENOMEM;
+	} else {
+		v->len = (__u32)len;
+		memcpy(v->text, text, len);
+		if (bpf_map_update_elem(dp->env_fd, &netns, v, BPF_ANY))
+			err = -errno;
+	}
+	free(v);
+	free(text);
+	return err;
 }
 
 /* The workload's name in metrics and logs: MESHWARP_WORKLOAD (its length checked
@@ -206,6 +268,8 @@ static int mw_enable(struct mw_opts *o, struct mw_init *in)
 		err = mw_setup_inbound(&dp, in);
 	if (!err)
 		err = mw_set_name(&dp, in->netns);
+	if (!err)
+		err = mw_set_env(&dp, in->netns);
 	mw_dp_close(&dp);
 	if (err) {
 		pr_warn("enrolling netns %llu: %s\n", (unsigned long long)in->netns, strerror(-err));
@@ -241,6 +305,7 @@ static int mw_disable(struct mw_opts *o, uint64_t netns)
 		err = mw_dp_detach_netns(&dp, netns);
 	mw_ingress_forget_listeners(&dp, netns);
 	bpf_map_delete_elem(dp.name_fd, &netns);
+	bpf_map_delete_elem(dp.env_fd, &netns);
 	mw_dp_close(&dp);
 	if (err) {
 		pr_warn("disabling netns %llu: %s\n", (unsigned long long)netns, strerror(-err));

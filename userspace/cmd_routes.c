@@ -162,6 +162,52 @@ int mw_routes_current(const struct mw_opts *o, struct mw_routes *rt)
 
 /* --- per workload ---------------------------------------------------------- */
 
+static const char *mw_json_getenv(void *ctx, const char *name)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(ctx, name, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/*
+ * The APPMESH_* configuration the workload was enrolled with: kept in mw_env_v1
+ * by init; for an enrolment that predates it, read back from the table.
+ */
+static int mw_workload_config(struct mw_dp *dp, struct mw_store *s, uint64_t netns,
+			      struct mw_config *cfg)
+{
+	struct mw_table cur = {};
+	struct mw_env *v;
+	char msg[512] = "";
+	int err;
+
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(dp->env_fd, &netns, v) == 0 && v->len <= sizeof(v->text)) {
+		json_object *env;
+
+		v->text[v->len < sizeof(v->text) ? v->len : sizeof(v->text) - 1] = '\0';
+		env = json_tokener_parse(v->text);
+		free(v);
+		if (!env)
+			return -EINVAL;
+		err = mw_config_from_env(cfg, mw_json_getenv, env, msg, sizeof(msg));
+		json_object_put(env);
+		if (err)
+			pr_warn("netns %llu: its APPMESH_* variables: %s\n", (unsigned long long)netns, msg);
+		return err;
+	}
+	free(v);
+	err = mw_table_read(s, netns, &cur);
+	if (!err)
+		err = mw_config_from_table(&cur, cfg);
+	mw_table_free(&cur);
+	return err;
+}
+
 struct mw_wl_plan {
 	uint64_t netns;
 	char name[80];
@@ -194,7 +240,6 @@ static int mw_plan(struct mw_dp *dp, const struct mw_routes *rt, struct mw_wl_pl
 	mw_dp_store(dp, &s);
 	while (bpf_map_get_next_key(dp->map_fd[MW_MAP_WL], first ? NULL : &k, &next) == 0) {
 		struct mw_config cfg = {};
-		struct mw_table cur = {};
 		char msg[512] = "";
 
 		first = 0;
@@ -210,10 +255,7 @@ static int mw_plan(struct mw_dp *dp, const struct mw_routes *rt, struct mw_wl_pl
 		mw_workload_name(dp, k, p[n].name, sizeof(p[n].name));
 		n++;
 
-		err = mw_table_read(&s, k, &cur);
-		if (!err)
-			err = mw_config_from_table(&cur, &cfg);
-		mw_table_free(&cur);
+		err = mw_workload_config(dp, &s, k, &cfg);
 		if (err) {
 			pr_warn("workload %s: reading its table: %s\n", p[n - 1].name, strerror(-err));
 			mw_config_free(&cfg);

@@ -347,6 +347,10 @@ static int mw_open_maps(struct mw_dp *dp)
 	if (fd < 0)
 		return fd;
 	dp->name_fd = fd;
+	fd = mw_open_pinned_map(dp, "mw_env_v1");
+	if (fd < 0)
+		return fd;
+	dp->env_fd = fd;
 	return mw_meta_read(dp);
 }
 
@@ -477,6 +481,7 @@ static void mw_dp_init(struct mw_dp *dp)
 	memset(dp, 0, sizeof(*dp));
 	dp->lock_fd = dp->meta_fd = dp->stats_fd = dp->orig_fd = -1;
 	dp->lsn_fd = dp->lsk_fd = dp->conn_fd = dp->agg_fd = dp->events_fd = dp->name_fd = -1;
+	dp->env_fd = -1;
 	for (i = 0; i < MW_MAP_NR; i++)
 		dp->map_fd[i] = -1;
 }
@@ -583,6 +588,8 @@ void mw_dp_close(struct mw_dp *dp)
 		close(dp->events_fd);
 	if (dp->name_fd >= 0)
 		close(dp->name_fd);
+	if (dp->env_fd >= 0)
+		close(dp->env_fd);
 	if (dp->lock_fd >= 0)
 		close(dp->lock_fd);	/* releases the lock */
 	mw_dp_init(dp);

@@ -37,6 +37,7 @@ struct mw_dp {
 	int agg_fd;			/* mw_agg_v1: totals per destination */
 	int events_fd;			/* mw_events_v1: ring buffer of closed connections */
 	int name_fd;			/* mw_name_v1: workload names */
+	int env_fd;			/* mw_env_v1: workloads' APPMESH_* variables */
 	struct mw_meta meta;
 };
 

@@ -150,6 +150,15 @@ struct {
 	__uint(max_entries, MW_EVENTS_BYTES);
 } mw_events_v1 SEC(".maps") MW_MAP;
 
+/* The APPMESH_* variables of each workload. Only the user side writes and reads it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MW_MAX_WORKLOADS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct mw_env);
+} mw_env_v1 SEC(".maps") MW_MAP;
+
 /* Workload names. The user side writes at enrol; the agent reads. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

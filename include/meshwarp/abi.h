@@ -295,6 +295,20 @@ struct mw_name {
 	char name[64];
 };
 
+/*
+ * mw_env_v1: netns cookie -> the APPMESH_* variables the workload was enrolled
+ * with, as a JSON object (init writes; `routes apply` reads). A routing table
+ * compiles on top of them; kept beside the pins, they live exactly as long as
+ * the enrolment. Only the user side touches it.
+ */
+#define MW_ENV_TEXT_MAX		(64 * 1024 - 8)
+
+struct mw_env {
+	__u32 len;		/* bytes of text used */
+	__u32 pad;
+	char text[MW_ENV_TEXT_MAX];
+};
+
 /* Capacities (max_entries). */
 /*
  * mw_lsn_v1 (SOCKHASH): (netns, port, family) -> the sidecar's ingress listener.
@@ -355,6 +369,7 @@ _Static_assert(sizeof(struct mw_sk_lsn) == 8, "mw_sk_lsn");
 _Static_assert(sizeof(struct mw_conn) == 112, "mw_conn");
 _Static_assert(sizeof(struct mw_conn_event) == 136, "mw_conn_event");
 _Static_assert(sizeof(struct mw_agg_key) == 32, "mw_agg_key");
+_Static_assert(sizeof(struct mw_env) == 64 * 1024, "mw_env");
 _Static_assert(sizeof(struct mw_agg) == 8 * (7 + MW_END_MAX + 2 * MW_HIST_BUCKETS), "mw_agg");
 #endif
 
