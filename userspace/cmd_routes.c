@@ -515,6 +515,6 @@ int mw_cmd_routes(struct mw_opts *o, int argc, char **argv)
 		return mw_routes_rollback(o);
 	if (!strcmp(sub, "fetch") && argc == 2)
 		return mw_routes_fetch(o);
-	fprintf(stderr, "usage: meshwarp routes show | diff FILE | apply FILE | rollback | fetch [--apply]\n");
+	fprintf(stderr, "usage: meshwarp routes show | diff FILE | apply FILE | rollback | fetch [--apply] [--etag ETAG]\n");
 	return MW_EXIT_USAGE;
 }
