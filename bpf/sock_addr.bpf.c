@@ -154,8 +154,10 @@ int mw_connect6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
-/* A forwarded connection shows the application the service address it dialled,
- * not the endpoint it reached (getpeername). */
+/* A forwarded or redirected connection shows the application the address it
+ * dialled, not the endpoint or the sidecar it reached (getpeername), as the
+ * REDIRECT of iptables does. */
+#define MW_SKO_F_REWRITTEN (MW_SKO_F_FORWARDED | MW_SKO_F_REDIRECTED)
 SEC("cgroup/getpeername4")
 int mw_getpeername4(struct bpf_sock_addr *ctx)
 {
@@ -164,7 +166,7 @@ int mw_getpeername4(struct bpf_sock_addr *ctx)
 	if (!ctx->sk)
 		return 1;
 	so = bpf_sk_storage_get(&mw_sko_v1, ctx->sk, 0, 0);
-	if (!so || !(so->flags & MW_SKO_F_FORWARDED))
+	if (!so || !(so->flags & MW_SKO_F_REWRITTEN))
 		return 1;
 	ctx->user_ip4 = ((__u32 *)so->addr)[3];
 	ctx->user_port = (__u32)so->port;
@@ -180,7 +182,7 @@ int mw_getpeername6(struct bpf_sock_addr *ctx)
 	if (!ctx->sk)
 		return 1;
 	so = bpf_sk_storage_get(&mw_sko_v1, ctx->sk, 0, 0);
-	if (!so || !(so->flags & MW_SKO_F_FORWARDED))
+	if (!so || !(so->flags & MW_SKO_F_REWRITTEN))
 		return 1;
 	a = (const __u32 *)so->addr;
 	ctx->user_ip6[0] = a[0];

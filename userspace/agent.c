@@ -76,7 +76,19 @@ struct mw_agent {
 	time_t cp_next;			/* next control-plane poll */
 	unsigned int cp_failures;	/* consecutive, for the backoff */
 	char cp_etag[256];		/* of the table in force */
+	uint64_t file_hash;		/* of the routes file's content last tried */
+	int file_seen;
 };
+
+/* FNV-1a: tells a file's new content from the old, nothing more. */
+static uint64_t mw_hash(const char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	while (n--)
+		h = (h ^ (unsigned char)*p++) * 1099511628211ull;
+	return h;
+}
 
 /* "HOST:PORT", "[V6]:PORT" -> sockaddr. */
 static int mw_parse_hostport(const char *s, int socktype, struct sockaddr_storage *ss,
@@ -566,6 +578,14 @@ static void mw_routes_file_apply(struct mw_agent *a)
 	fclose(f);
 	if (!text)
 		return;
+	/* Events come for every file of the directory (a ConfigMap volume swaps a
+	 * ..data symlink, editors write temporaries): apply only new content. */
+	if (a->file_seen && mw_hash(text, len) == a->file_hash) {
+		free(text);
+		return;
+	}
+	a->file_seen = 1;
+	a->file_hash = mw_hash(text, len);
 	if (!mw_agent_apply(a, text, len, a->o->routes_file))
 		pr_info("applied %s\n", a->o->routes_file);
 	free(text);
@@ -588,7 +608,7 @@ static int mw_routes_watch(struct mw_agent *a)
 		snprintf(dir, sizeof(dir), ".");
 	a->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (a->inotify_fd < 0 ||
-	    inotify_add_watch(a->inotify_fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
+	    inotify_add_watch(a->inotify_fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
 		pr_warn("watching %s: %s\n", dir, strerror(errno));
 		return -errno;
 	}
@@ -601,18 +621,18 @@ static int mw_routes_watch(struct mw_agent *a)
 static void mw_routes_watch_event(struct mw_agent *a)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	const char *base = strrchr(a->o->routes_file, '/');
 	int hit = 0;
 	ssize_t n;
 
-	base = base ? base + 1 : a->o->routes_file;
 	while ((n = read(a->inotify_fd, buf, sizeof(buf))) > 0) {
 		char *p = buf;
 
 		while (p < buf + n) {
 			struct inotify_event *ev = (struct inotify_event *)p;
 
-			if (ev->len && !strcmp(ev->name, base) && !(ev->mask & IN_CREATE))
+			/* Any file finished or moved in: the file itself, or the ..data
+			 * symlink a Kubernetes ConfigMap volume swaps in. */
+			if (ev->len)
 				hit = 1;
 			p += sizeof(*ev) + ev->len;
 		}

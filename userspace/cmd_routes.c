@@ -335,21 +335,43 @@ static int mw_routes_diff_cmd(struct mw_opts *o, const char *file)
 	return err ? MW_EXIT_FAIL : MW_EXIT_OK;
 }
 
-static int mw_save_applied(struct mw_opts *o, const char *text, size_t len, const char *version)
+/*
+ * The state is written before the tables change (staged as current.json.new),
+ * so a state directory that cannot be written stops an apply before it starts
+ * instead of leaving the kernel and the record disagreeing.
+ */
+static int mw_stage_applied(struct mw_opts *o, const char *text, size_t len)
 {
-	char cur[PATH_MAX], prev[PATH_MAX];
+	int err = mw_state_write(o, "current.json.new", text, len);
+
+	if (err)
+		pr_warn("state directory %s/routes: %s: nothing applied\n", o->state_dir,
+			strerror(-err));
+	return err;
+}
+
+static int mw_save_applied(struct mw_opts *o, const char *version)
+{
+	char cur[PATH_MAX], prev[PATH_MAX], staged[PATH_MAX];
 	json_object *meta;
 	const char *s;
 	int err;
 
-	/* The document in force becomes the one to roll back to. */
-	if (!mw_state_path(o, "current.json", cur, sizeof(cur)) &&
-	    !mw_state_path(o, "previous.json", prev, sizeof(prev)) && access(cur, F_OK) == 0 &&
-	    rename(cur, prev) < 0)
-		pr_warn("keeping %s for rollback: %s\n", prev, strerror(errno));
-	err = mw_state_write(o, "current.json", text, len);
+	err = mw_state_path(o, "current.json", cur, sizeof(cur));
+	if (!err)
+		err = mw_state_path(o, "previous.json", prev, sizeof(prev));
+	if (!err)
+		err = mw_state_path(o, "current.json.new", staged, sizeof(staged));
 	if (err)
 		return err;
+	/* The document in force becomes the one to roll back to. */
+	if (access(cur, F_OK) == 0 && rename(cur, prev) < 0)
+		pr_warn("keeping %s for rollback: %s\n", prev, strerror(errno));
+	if (rename(staged, cur) < 0) {
+		err = -errno;
+		pr_warn("recording %s: %s\n", cur, strerror(errno));
+		return err;
+	}
 	meta = json_object_new_object();
 	json_object_object_add(meta, "version", json_object_new_string(version));
 	json_object_object_add(meta, "applied_at", json_object_new_int64((int64_t)time(NULL)));
@@ -387,6 +409,8 @@ int mw_routes_apply_text(struct mw_opts *o, const char *text, size_t len, const 
 	}
 	mw_dp_store(&dp, &s);
 	err = mw_plan(&dp, &rt, &p, &n);
+	if (!err)
+		err = mw_stage_applied(o, text, len);
 	for (i = 0; !err && i < n; i++) {
 		err = mw_workload_apply_table(&s, p[i].netns, &p[i].next, NULL, 0, 1);
 		if (err)
@@ -394,7 +418,10 @@ int mw_routes_apply_text(struct mw_opts *o, const char *text, size_t len, const 
 				p[i].name, strerror(-err));
 	}
 	if (!err)
-		err = mw_save_applied(o, text, len, rt.version);
+		err = mw_save_applied(o, rt.version);
+	if (err && err != -ENOENT)
+		pr_warn("routing table %s not applied: %s\n", rt.version[0] ? rt.version : origin,
+			strerror(-err));
 	if (!err)
 		pr_info("routing table %s applied to %zu workload(s)\n", rt.version, n);
 	mw_plans_free(p, n);
