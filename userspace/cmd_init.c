@@ -117,7 +117,7 @@ static int mw_init_prepare(struct mw_init *in)
 	if (!env)
 		return -ENOMEM;
 	if (strlen(env) > MW_ENV_TEXT_MAX) {
-		fprintf(stderr, "APPMESH_*: %zu bytes of configuration, more than the %d meshwarp keeps per workload\n",
+		fprintf(stderr, "APPMESH_*: %zu bytes of configuration, more than the %u meshwarp keeps per workload\n",
 			strlen(env), MW_ENV_TEXT_MAX);
 		free(env);
 		return -E2BIG;

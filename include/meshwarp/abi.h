@@ -301,7 +301,7 @@ struct mw_name {
  * compiles on top of them; kept beside the pins, they live exactly as long as
  * the enrolment. Only the user side touches it.
  */
-#define MW_ENV_TEXT_MAX		(64 * 1024 - 8)
+#define MW_ENV_TEXT_MAX		((1u << 20) - 8)	/* about 60 000 CIDRs */
 
 struct mw_env {
 	__u32 len;		/* bytes of text used */
@@ -369,7 +369,7 @@ _Static_assert(sizeof(struct mw_sk_lsn) == 8, "mw_sk_lsn");
 _Static_assert(sizeof(struct mw_conn) == 112, "mw_conn");
 _Static_assert(sizeof(struct mw_conn_event) == 136, "mw_conn_event");
 _Static_assert(sizeof(struct mw_agg_key) == 32, "mw_agg_key");
-_Static_assert(sizeof(struct mw_env) == 64 * 1024, "mw_env");
+_Static_assert(sizeof(struct mw_env) == 1u << 20, "mw_env");
 _Static_assert(sizeof(struct mw_agg) == 8 * (7 + MW_END_MAX + 2 * MW_HIST_BUCKETS), "mw_agg");
 #endif
 
