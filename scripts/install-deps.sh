@@ -80,4 +80,13 @@ else
 	mount -t bpf bpf /sys/fs/bpf
 fi
 
+# The benchmark's and vmtest's own packages (wrk, sockperf, iperf3, gnuplot; qemu, busybox).
+repo=$(cd "$(dirname "$0")/.." && pwd)
+for extra in "$repo/bench/install-deps.sh" "$repo/vmtest/install-deps.sh"; do
+	if [ -x "$extra" ]; then
+		say "running $extra"
+		"$extra"
+	fi
+done
+
 say "done"

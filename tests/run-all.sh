@@ -46,6 +46,10 @@ else
 	mapfile -t bpf_tests < <(tests_in "$build/tests/bpf")
 	[ "${#bpf_tests[@]}" -gt 0 ] && run_suite bpf "$here/run-unit.sh" "${bpf_tests[@]}"
 	run_suite integration "$here/run-integration.sh"
+	# The benchmark harness's smoke run: every path produced a number (no timing verdict).
+	if [ -x "$here/../bench/run.sh" ]; then
+		run_suite bench "$here/../bench/run.sh" --quick
+	fi
 fi
 
 echo "check: $total_pass passed, $total_fail failed"
