@@ -19,7 +19,7 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 MULTIARCH	:= $(shell $(CC) -print-multiarch 2>/dev/null)
-# A pinned BPF ISA: v3 (32-bit jumps) loads on every kernel we support (5.10+).
+# A pinned BPF ISA: v3 (32-bit jumps, Linux 5.1+), below every kernel we target.
 BPF_CFLAGS	:= -g -O2 -target bpf -mcpu=v3 -Wall -Wextra -Werror -Wno-unused-parameter \
 		   -Iinclude $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
 

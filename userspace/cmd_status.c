@@ -55,6 +55,9 @@ static const char *const mw_stat_names[MW_S_MAX] = {
 	[MW_S_SK_STORAGE_ERR] = "sk_storage_errors",
 	[MW_S_ORIGDST_INBOUND] = "origdst_inbound_answered",
 	[MW_S_LSN_UPDATE_ERR] = "listener_register_errors",
+	[MW_S_CONN_FULL] = "conn_table_full",
+	[MW_S_AGG_FULL] = "agg_table_full",
+	[MW_S_EVENTS_LOST] = "events_lost",
 };
 
 static int mw_cmp_u16(const void *a, const void *b)

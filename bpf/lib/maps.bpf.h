@@ -19,7 +19,8 @@ struct {
 	__type(value, struct mw_meta);
 } mw_meta_v1 SEC(".maps") MW_MAP;
 
-/* Enrolled workloads by netns cookie. User side writes; connect4/6 read. */
+/* Enrolled workloads by netns cookie. User side writes; connect4/6, sockops and
+ * sk_lookup read. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MW_MAX_WORKLOADS);
@@ -27,7 +28,8 @@ struct {
 	__type(value, struct mw_workload);
 } mw_wl_v1 SEC(".maps") MW_MAP;
 
-/* Destination-port rules per workload and generation. User side writes; connect4/6 read. */
+/* Destination-port rules per workload and generation (egress: ignored ports; ingress:
+ * app ports). User side writes; connect4/6 and sk_lookup read. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MW_MAX_PORTS);
@@ -55,7 +57,8 @@ struct {
 	__type(value, struct mw_svc);
 } mw_svc_v1 SEC(".maps") MW_MAP;
 
-/* The namespaces' own addresses (gen 0). User side writes at enrol; connect4/6 read. */
+/* The namespaces' own addresses (gen 0). User side writes at enrol; connect4/6 and
+ * sk_lookup read. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, MW_MAX_LOCAL);

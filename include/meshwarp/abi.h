@@ -232,7 +232,7 @@ struct mw_origdst {
 #define MW_HIST_BUCKETS		32
 
 /* mw_conn_v1 (hash by socket cookie): a live connection. sockops writes; `meshwarp
- * conns` and the agent read. */
+ * conns` reads (the agent learns of closed ones from the ring buffer). */
 struct mw_conn {
 	__u64 netns;
 	__u64 start_ns;		/* CLOCK_MONOTONIC (bpf_ktime_get_ns) at connect() */
@@ -309,7 +309,6 @@ struct mw_env {
 	char text[MW_ENV_TEXT_MAX];
 };
 
-/* Capacities (max_entries). */
 /*
  * mw_lsn_v1 (SOCKHASH): (netns, port, family) -> the sidecar's ingress listener.
  * sockops (TCP_LISTEN_CB) and the user side at enrol write; sk_lookup reads. An
@@ -337,6 +336,7 @@ struct mw_sk_lsn {
 
 #define MW_SKL_F_INGRESS	(1u << 0)
 
+/* Capacities (max_entries). */
 #define MW_MAX_WORKLOADS	4096
 #define MW_MAX_PORTS		(1u << 20)
 #define MW_MAX_CIDRS		(1u << 20)
