@@ -38,7 +38,7 @@ CURL_LIBS	:= $(shell $(PKG_CONFIG) --libs libcurl openssl 2>/dev/null || echo -l
 
 # The node-wide object (cgroup hooks) is linked from its per-family sources; the
 # per-namespace object (sk_lookup, one instance per enrolled namespace) stands alone.
-BPF_NODE_SRCS	:= bpf/sock_addr.bpf.c bpf/sockops.bpf.c bpf/sockopt.bpf.c
+BPF_NODE_SRCS	:= bpf/sock_addr.bpf.c bpf/sockops.bpf.c bpf/sockopt.bpf.c bpf/sk_msg.bpf.c
 BPF_NS_SRCS	:= bpf/sk_lookup.bpf.c
 BPF_OBJS	:= $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_NODE_SRCS) $(BPF_NS_SRCS))
 BPF_NODE_OBJS	:= $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_NODE_SRCS))
@@ -138,6 +138,11 @@ check: tests
 # `make bench BENCH_ARGS=--quick` is the smoke run.
 bench: $(BIN)
 	$(Q)BUILD=$(BUILD) CC=$(CC) bench/run.sh $(BENCH_ARGS)
+
+# Every kernel of vmtest/kernels under qemu, the BPF and integration suites inside each (root;
+# host tools: vmtest/install-deps.sh). VMTEST_SUITE, VMTEST_TIMEOUT...: see vmtest/README.md.
+vmtest: tests
+	$(Q)VMTEST_BUILD=$(abspath $(BUILD)) vmtest/run.sh
 
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/meshwarp

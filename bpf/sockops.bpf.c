@@ -8,6 +8,7 @@
 #include "lib/maps.bpf.h"
 #include "lib/skops.bpf.h"
 #include "lib/track.bpf.h"
+#include "lib/shortcut.bpf.h"
 
 static __always_inline int mw_tuple_from_skops(struct mw_tuple *t, struct bpf_sock_ops *skops,
 					       __u64 netns)
@@ -138,6 +139,7 @@ int mw_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 		mw_publish(skops);
 		mw_track_established(skops);
+		mw_sc_active(skops);
 		break;
 	case BPF_SOCK_OPS_RTT_CB:
 		mw_track_rtt(skops);
@@ -146,6 +148,7 @@ int mw_sockops(struct bpf_sock_ops *skops)
 		mw_track_hdr(skops);
 		break;
 	case BPF_SOCK_OPS_STATE_CB:
+		mw_sc_state(skops);	/* before the tracker closes the record */
 		if (MW_CTX(skops->args[1]) == BPF_TCP_CLOSE)
 			mw_track_close(skops, (__u32)MW_CTX(skops->args[0]));
 		else
@@ -157,6 +160,7 @@ int mw_sockops(struct bpf_sock_ops *skops)
 		break;
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
 		mw_adopt(skops);
+		mw_sc_passive(skops);
 		break;
 	default:
 		break;

@@ -139,12 +139,90 @@ static json_object *mw_json_counters(const struct mw_counters *c, int dir)
 	return o;
 }
 
+static const char *const mw_sc_stat_names[MW_SC_S_MAX] = {
+	[MW_SC_S_PAIRED] = "paired",
+	[MW_SC_S_UNPAIRED] = "unpaired",
+	[MW_SC_S_OFF_BUDGET] = "left_budget",
+	[MW_SC_S_OFF_PEER] = "left_peer_gone",
+	[MW_SC_S_OFF_CONFIG] = "left_turned_off",
+	[MW_SC_S_INSERT_ERR] = "insert_errors",
+	[MW_SC_S_TABLE_FULL] = "table_full",
+	[MW_SC_S_MSGS] = "messages",
+	[MW_SC_S_BYTES] = "bytes",
+};
+
+/* The shortcut's host-wide settings; all zero when this pin directory has none. */
+static struct mw_sc_conf mw_sc_conf_read(struct mw_dp *dp)
+{
+	struct mw_sc_conf c = {};
+	__u32 zero = 0;
+
+	if (dp->scc_fd >= 0)
+		bpf_map_lookup_elem(dp->scc_fd, &zero, &c);
+	return c;
+}
+
+/* Whether a workload's connections take the shortcut: asked for, and what the host allows
+ * (the same test as mw_sc_enabled on the BPF side). */
+static int mw_sc_effective(const struct mw_workload *wl, const struct mw_sc_conf *c)
+{
+	if (!(wl->flags & MW_WL_F_ENABLED) || !(wl->flags & MW_WL_F_SHORTCUT))
+		return 0;
+	if (!(c->flags & MW_SC_C_READY))
+		return 0;
+	return (wl->flags & MW_WL_F_SHORTCUT_FORCE) || !(c->flags & MW_SC_C_FOREIGN);
+}
+
+/* Host-wide: attached or not and why, the budget, the other users of sockmap, the events. */
+static json_object *mw_json_shortcut(struct mw_dp *dp)
+{
+	json_object *o = json_object_new_object(), *arr, *ev;
+	struct mw_sc_conf c = mw_sc_conf_read(dp);
+	struct mw_sc_user *u = NULL;
+	size_t n = 0, i;
+	int k;
+
+	json_object_object_add(o, "available", json_object_new_boolean(dp->sch_fd >= 0));
+	json_object_object_add(o, "ready", json_object_new_boolean(c.flags & MW_SC_C_READY));
+	json_object_object_add(o, "sk_msg_prog_id", json_object_new_int64(mw_dp_sc_prog_id(dp)));
+	json_object_object_add(o, "sk_skb_prog_id", json_object_new_int64(mw_dp_sc_skb_prog_id(dp)));
+	json_object_object_add(o, "budget_bytes", json_object_new_int64(c.budget));
+	json_object_object_add(o, "others_on_host", json_object_new_boolean(c.flags & MW_SC_C_FOREIGN));
+	arr = json_object_new_array();
+	if (!mw_dp_sc_users(dp, &u, &n)) {
+		for (i = 0; i < n; i++) {
+			json_object *e = json_object_new_object();
+
+			json_object_object_add(e, "kind", json_object_new_string(u[i].kind));
+			json_object_object_add(e, "id", json_object_new_int64(u[i].id));
+			json_object_object_add(e, "name", json_object_new_string(u[i].name));
+			json_object_object_add(e, "meshwarp", json_object_new_boolean(u[i].meshwarp));
+			json_object_array_add(arr, e);
+		}
+		free(u);
+	}
+	json_object_object_add(o, "host_users", arr);
+	ev = json_object_new_object();
+	for (k = 0; k < MW_SC_S_MAX && dp->scst_fd >= 0; k++) {
+		__u64 v = 0;
+		__u32 idx = (__u32)k;
+
+		if (!mw_sc_stat_names[k])
+			continue;
+		mw_percpu_sum(dp->scst_fd, &idx, &v, sizeof(v));
+		json_object_object_add(ev, mw_sc_stat_names[k], json_object_new_int64((int64_t)v));
+	}
+	json_object_object_add(o, "events", ev);
+	return o;
+}
+
 static json_object *mw_json_workload(struct mw_dp *dp, uint64_t netns, const struct mw_workload *wl,
 				     uint64_t current)
 {
 	json_object *o = json_object_new_object(), *d;
 	struct mw_link_state st;
 	struct mw_counters c = {};
+	struct mw_sc_conf sc = mw_sc_conf_read(dp);
 	uint16_t in_port = ntohs(wl->ingress_port);
 
 	json_object_object_add(o, "netns", json_object_new_uint64(netns));
@@ -165,6 +243,10 @@ static json_object *mw_json_workload(struct mw_dp *dp, uint64_t netns, const str
 		(wl->flags & MW_WL_F_FAIL_OPEN) ? "fail-open" : "fail-closed"));
 	mw_dp_netns_state(dp, netns, &st);
 	json_object_object_add(o, "inbound_attached", json_object_new_boolean(st.pinned));
+	json_object_object_add(o, "shortcut", json_object_new_boolean(mw_sc_effective(wl, &sc)));
+	json_object_object_add(o, "shortcut_mode", json_object_new_string(
+		!(wl->flags & MW_WL_F_SHORTCUT) ? "off" :
+		(wl->flags & MW_WL_F_SHORTCUT_FORCE) ? "force" : "on"));
 
 	mw_percpu_sum(dp->map_fd[MW_MAP_CTR], &netns, &c, sizeof(c));
 	d = json_object_new_object();
@@ -236,6 +318,7 @@ static json_object *mw_json_status(struct mw_opts *o, struct mw_dp *dp, uint64_t
 		json_object_object_add(stats, mw_stat_names[i], json_object_new_int64((int64_t)v));
 	}
 	json_object_object_add(root, "stats", stats);
+	json_object_object_add(root, "shortcut", mw_json_shortcut(dp));
 	json_object_object_add(root, "routes", mw_json_routes(o));
 	return root;
 }
@@ -308,11 +391,36 @@ static void mw_print_text(json_object *root)
 		printf("    %-18s%s, %s\n", "inbound",
 		       json_object_get_boolean(json_object_object_get(w, "inbound_attached")) ?
 		       "sk_lookup attached" : "off", mw_or_dash(w, "inbound_policy"));
+		printf("    %-18s%s (asked: %s)\n", "local shortcut",
+		       json_object_get_boolean(json_object_object_get(w, "shortcut")) ? "on" : "off",
+		       mw_or_dash(w, "shortcut_mode"));
 		mw_print_counts("egress decisions", json_object_object_get(d, "egress"));
 		mw_print_counts("ingress decisions", json_object_object_get(d, "ingress"));
 	}
 	printf("stats:\n");
 	mw_print_counts("", json_object_object_get(root, "stats"));
+	{
+		json_object *sc = json_object_object_get(root, "shortcut");
+		json_object *users = json_object_object_get(sc, "host_users");
+		size_t k;
+
+		printf("local shortcut: %s, sk_msg prog %s, sk_skb prog %s, budget %s bytes/connection\n",
+		       !json_object_get_boolean(json_object_object_get(sc, "available")) ? "not in this pin directory" :
+		       json_object_get_boolean(json_object_object_get(sc, "ready")) ? "ready" :
+		       "NOT READY (kernel lacks sk_msg, sk_skb or the psock queue length)",
+		       mw_or_dash(sc, "sk_msg_prog_id"), mw_or_dash(sc, "sk_skb_prog_id"),
+		       mw_or_dash(sc, "budget_bytes"));
+		printf("  other sockops/sk_msg/sockmap users: %zu\n", json_object_array_length(users));
+		for (k = 0; k < json_object_array_length(users); k++) {
+			json_object *u = json_object_array_get_idx(users, k);
+
+			printf("    %-9s id %-6s %-16s %s\n", mw_or_dash(u, "kind"), mw_or_dash(u, "id"),
+			       mw_or_dash(u, "name"),
+			       json_object_get_boolean(json_object_object_get(u, "meshwarp")) ?
+			       "(another meshwarp pin directory)" : "(keeps the shortcut off unless forced)");
+		}
+		mw_print_counts("", json_object_object_get(sc, "events"));
+	}
 	if (json_object_object_get(root, "routes")) {
 		json_object *r = json_object_object_get(root, "routes");
 		time_t rat = (time_t)json_object_get_int64(json_object_object_get(r, "applied_at"));

@@ -351,6 +351,11 @@ static int mw_open_maps(struct mw_dp *dp)
 	if (fd < 0)
 		return fd;
 	dp->env_fd = fd;
+	/* The shortcut's maps: absent in a pin directory of a meshwarp without it, which
+	 * then simply has no shortcut. */
+	dp->sch_fd = mw_open_pinned_map(dp, "mw_sch_v1");
+	dp->scc_fd = mw_open_pinned_map(dp, "mw_scc_v1");
+	dp->scst_fd = mw_open_pinned_map(dp, "mw_scst_v1");
 	return mw_meta_read(dp);
 }
 
@@ -387,7 +392,7 @@ static int mw_load_and_attach(struct mw_dp *dp, const char *cgroup)
 	struct bpf_map *map;
 	char path[PATH_MAX];
 	struct mw_meta cur = {};
-	int cg_fd = -1, err, i;
+	int cg_fd = -1, err, i, sc_ok;
 	__u32 zero = 0;
 
 	err = mw_features_require();
@@ -401,6 +406,13 @@ static int mw_load_and_attach(struct mw_dp *dp, const char *cgroup)
 		return err;
 	}
 	skel->rodata->mw_page_size = (__u32)sysconf(_SC_PAGESIZE);
+	/* The shortcut is optional: without sk_msg (or the queue length its budget reads)
+	 * its verdict is not loaded and nothing joins it (MW_SC_C_READY stays clear). */
+	sc_ok = mw_features_shortcut();
+	if (!sc_ok) {
+		bpf_program__set_autoload(skel->progs.mw_sk_msg, false);
+		bpf_program__set_autoload(skel->progs.mw_sk_skb, false);
+	}
 
 	bpf_object__for_each_map(map, skel->obj) {
 		const char *name = bpf_map__name(map);
@@ -435,6 +447,17 @@ static int mw_load_and_attach(struct mw_dp *dp, const char *cgroup)
 			goto cleanup;
 		}
 	}
+
+	/* sk_msg and sk_skb links exist only from 6.12: the classic attach, which lives as
+	 * long as the (pinned) map. A later load replaces the programs; sockets already in
+	 * the map keep the ones they joined with. The shortcut is ready only with both
+	 * (mw_dp_sc_configure checks). */
+	if (sc_ok && (bpf_prog_attach(bpf_program__fd(skel->progs.mw_sk_msg),
+				      bpf_map__fd(skel->maps.mw_sch_v1), BPF_SK_MSG_VERDICT, 0) ||
+		      bpf_prog_attach(bpf_program__fd(skel->progs.mw_sk_skb),
+				      bpf_map__fd(skel->maps.mw_sch_v1), BPF_SK_SKB_STREAM_VERDICT, 0)))
+		pr_warn("attaching the shortcut's verdicts to mw_sch_v1: %s: the shortcut stays off\n",
+			strerror(errno));
 
 	cg_fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cg_fd < 0) {
@@ -482,8 +505,167 @@ static void mw_dp_init(struct mw_dp *dp)
 	dp->lock_fd = dp->meta_fd = dp->stats_fd = dp->orig_fd = -1;
 	dp->lsn_fd = dp->lsk_fd = dp->conn_fd = dp->agg_fd = dp->events_fd = dp->name_fd = -1;
 	dp->env_fd = -1;
+	dp->sch_fd = dp->scc_fd = dp->scst_fd = -1;
 	for (i = 0; i < MW_MAP_NR; i++)
 		dp->map_fd[i] = -1;
+}
+
+static uint32_t mw_fd_id(int fd, int is_map)
+{
+	struct bpf_prog_info pi = {};
+	struct bpf_map_info mi = {};
+	__u32 len;
+
+	if (fd < 0)
+		return 0;
+	if (is_map) {
+		len = sizeof(mi);
+		return bpf_obj_get_info_by_fd(fd, &mi, &len) ? 0 : mi.id;
+	}
+	len = sizeof(pi);
+	return bpf_obj_get_info_by_fd(fd, &pi, &len) ? 0 : pi.id;
+}
+
+static uint32_t mw_sc_attached(const struct mw_dp *dp, enum bpf_attach_type type)
+{
+	__u32 ids[4] = {}, cnt = 4, attach_flags = 0;
+
+	if (dp->sch_fd < 0)
+		return 0;
+	/* Query of a sockmap's programs: 6.0+ (EINVAL before: unknown). */
+	if (bpf_prog_query(dp->sch_fd, type, 0, &attach_flags, ids, &cnt) || !cnt)
+		return 0;
+	return ids[0];
+}
+
+uint32_t mw_dp_sc_prog_id(const struct mw_dp *dp)
+{
+	return mw_sc_attached(dp, BPF_SK_MSG_VERDICT);
+}
+
+uint32_t mw_dp_sc_skb_prog_id(const struct mw_dp *dp)
+{
+	return mw_sc_attached(dp, BPF_SK_SKB_STREAM_VERDICT);
+}
+
+static const char *mw_sc_kind(int is_map, __u32 type)
+{
+	if (is_map)
+		return type == BPF_MAP_TYPE_SOCKMAP ? "sockmap" :
+		       type == BPF_MAP_TYPE_SOCKHASH ? "sockhash" : NULL;
+	return type == BPF_PROG_TYPE_SOCK_OPS ? "sockops" :
+	       type == BPF_PROG_TYPE_SK_MSG ? "sk_msg" :
+	       type == BPF_PROG_TYPE_SK_SKB ? "sk_skb" : NULL;
+}
+
+int mw_dp_sc_users(const struct mw_dp *dp, struct mw_sc_user **out, size_t *n)
+{
+	struct mw_sc_user *v = NULL, *nv;
+	uint32_t own[4] = {}, id;
+	struct mw_link_state st;
+	int is_map, fd, i, own_n = 0;
+	size_t cnt = 0;
+
+	/* This pin directory's own: its sockops program, its two verdicts, its two
+	 * sockhashes. */
+	if (!mw_dp_link_state(dp, MW_PROG_SOCKOPS, &st) && st.pinned)
+		own[own_n++] = st.prog_id;
+	own[own_n++] = mw_dp_sc_prog_id(dp);
+	own[own_n++] = mw_dp_sc_skb_prog_id(dp);
+	for (is_map = 0; is_map < 2; is_map++) {
+		if (is_map) {
+			own[0] = mw_fd_id(dp->lsn_fd, 1);
+			own[1] = mw_fd_id(dp->sch_fd, 1);
+			own_n = 2;
+		}
+		id = 0;
+		while (!(is_map ? bpf_map_get_next_id(id, &id) : bpf_prog_get_next_id(id, &id))) {
+			struct bpf_prog_info pi = {};
+			struct bpf_map_info mi = {};
+			__u32 len = is_map ? sizeof(mi) : sizeof(pi), type;
+			const char *kind, *name;
+
+			for (i = 0; i < own_n && own[i] != id; i++)
+				;
+			if (i < own_n)
+				continue;
+			fd = is_map ? bpf_map_get_fd_by_id(id) : bpf_prog_get_fd_by_id(id);
+			if (fd < 0)
+				continue;	/* gone meanwhile */
+			if (bpf_obj_get_info_by_fd(fd, is_map ? (void *)&mi : (void *)&pi, &len)) {
+				close(fd);
+				continue;
+			}
+			close(fd);
+			type = is_map ? mi.type : pi.type;
+			name = is_map ? mi.name : pi.name;
+			kind = mw_sc_kind(is_map, type);
+			if (!kind)
+				continue;
+			nv = realloc(v, (cnt + 1) * sizeof(*v));
+			if (!nv) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+			memset(&v[cnt], 0, sizeof(v[cnt]));
+			v[cnt].id = id;
+			v[cnt].is_map = is_map;
+			v[cnt].kind = kind;
+			snprintf(v[cnt].name, sizeof(v[cnt].name), "%s", name);
+			v[cnt].meshwarp = !strncmp(name, "mw_", 3);
+			cnt++;
+		}
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+/*
+ * Writes the shortcut's host-wide settings (at every enrolment, so a user of sockmap
+ * that arrived since is seen): ready when both verdicts are attached, foreign users.
+ */
+static void mw_dp_sc_configure(struct mw_dp *dp)
+{
+	struct mw_sc_conf conf = {}, cur = {};
+	struct mw_sc_user *u = NULL;
+	const char *asked = getenv("MESHWARP_SHORTCUT");
+	size_t n = 0, i, foreign = 0;
+	char list[512] = "";
+	size_t off = 0;
+	__u32 zero = 0;
+
+	if (dp->scc_fd < 0 || dp->sch_fd < 0)
+		return;
+	bpf_map_lookup_elem(dp->scc_fd, &zero, &cur);
+	/* The verdicts are only loaded and attached where the kernel has what they need. A
+	 * kernel that cannot list a sockmap's programs (before 6.0) gets no shortcut. */
+	if (mw_dp_sc_prog_id(dp) && mw_dp_sc_skb_prog_id(dp))
+		conf.flags |= MW_SC_C_READY;
+	if (!mw_dp_sc_users(dp, &u, &n)) {
+		for (i = 0; i < n; i++) {
+			if (!mw_sc_user_foreign(&u[i]))
+				continue;
+			foreign++;
+			if (off < sizeof(list))
+				off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s %u \"%s\"",
+							off ? ", " : "", u[i].kind, u[i].id, u[i].name);
+		}
+		free(u);
+	}
+	if (foreign) {
+		conf.flags |= MW_SC_C_FOREIGN;
+		/* Said loudly only to whoever asked for the shortcut. */
+		if (asked && !strcmp(asked, "1"))
+			pr_warn("other sockops/sk_msg/sockmap users on this host (%s): the local shortcut stays off (MESHWARP_SHORTCUT=force overrides)\n",
+				list);
+		else
+			pr_debug("other sockops/sk_msg/sockmap users on this host: %s\n", list);
+	}
+	conf.budget = cur.budget ? cur.budget : MW_SC_BUDGET_DEFAULT;
+	if (bpf_map_update_elem(dp->scc_fd, &zero, &conf, BPF_ANY))
+		pr_warn("writing the shortcut settings: %s\n", strerror(errno));
 }
 
 int mw_dp_open(struct mw_dp *dp, const char *pin_dir, const char *cgroup, unsigned int flags)
@@ -557,6 +739,8 @@ int mw_dp_open(struct mw_dp *dp, const char *pin_dir, const char *cgroup, unsign
 			pin_dir, strerror(-err));
 		goto fail;
 	}
+	if (flags & MW_DP_CREATE)
+		mw_dp_sc_configure(dp);
 	return 0;
 fail:
 	mw_dp_close(dp);
@@ -590,6 +774,12 @@ void mw_dp_close(struct mw_dp *dp)
 		close(dp->name_fd);
 	if (dp->env_fd >= 0)
 		close(dp->env_fd);
+	if (dp->sch_fd >= 0)
+		close(dp->sch_fd);
+	if (dp->scc_fd >= 0)
+		close(dp->scc_fd);
+	if (dp->scst_fd >= 0)
+		close(dp->scst_fd);
 	if (dp->lock_fd >= 0)
 		close(dp->lock_fd);	/* releases the lock */
 	mw_dp_init(dp);

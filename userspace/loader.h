@@ -38,6 +38,9 @@ struct mw_dp {
 	int events_fd;			/* mw_events_v1: ring buffer of closed connections */
 	int name_fd;			/* mw_name_v1: workload names */
 	int env_fd;			/* mw_env_v1: workloads' APPMESH_* variables */
+	int sch_fd;			/* mw_sch_v1: the shortcut's sockhash (-1: not pinned) */
+	int scc_fd;			/* mw_scc_v1: shortcut settings (-1: not pinned) */
+	int scst_fd;			/* mw_scst_v1: shortcut events (-1: not pinned) */
 	struct mw_meta meta;
 };
 
@@ -87,6 +90,31 @@ int mw_dp_netns_state(const struct mw_dp *dp, uint64_t netns, struct mw_link_sta
 
 /* Sums a per-CPU array slot or hash value of `size` bytes made of __u64 counters. */
 int mw_percpu_sum(int fd, const void *key, void *out, size_t size);
+
+/*
+ * The local shortcut (docs/shortcut.md). Another user of sockops, sk_msg, sk_skb or a
+ * sockmap on the host: its programs may take the same sockets (a socket has one sk_msg
+ * program), so the shortcut stays off next to them unless a workload forces it.
+ */
+struct mw_sc_user {
+	uint32_t id;
+	int is_map;
+	const char *kind;	/* "sockops", "sk_msg", "sk_skb", "sockmap", "sockhash" */
+	char name[16];		/* BPF_OBJ_NAME_LEN */
+	int meshwarp;		/* named as ours (mw_*): another meshwarp pin directory */
+};
+
+/* Every such program and map of the host except this pin directory's own. *out needs free(). */
+int mw_dp_sc_users(const struct mw_dp *dp, struct mw_sc_user **out, size_t *n);
+/* The programs attached to mw_sch_v1 as its sk_msg and its sk_skb stream verdict (0: none,
+ * or unknown). */
+uint32_t mw_dp_sc_prog_id(const struct mw_dp *dp);
+uint32_t mw_dp_sc_skb_prog_id(const struct mw_dp *dp);
+/* Whether a user keeps the shortcut off (not another meshwarp, which uses it the same way). */
+static inline int mw_sc_user_foreign(const struct mw_sc_user *u)
+{
+	return !u->meshwarp;
+}
 
 /* Routes libbpf's messages into our log, one level lower. */
 void mw_libbpf_logging(void);

@@ -5,6 +5,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <bpf/btf.h>
 
 #include "probe.h"
 #include "log.h"
@@ -22,6 +23,8 @@ enum {
 	MW_F_SET_RETVAL,
 	MW_F_GETPEERNAME,
 	MW_F_SK_MSG,
+	MW_F_SK_SKB,
+	MW_F_SC_QUEUE,
 	MW_F_NR,
 };
 
@@ -38,7 +41,28 @@ static struct mw_feature mw_features[MW_F_NR] = {
 	[MW_F_SET_RETVAL] = { "bpf_set_retval in cgroup/connect4", "rejecting with a chosen errno", "6.1" },
 	[MW_F_GETPEERNAME] = { "cgroup getpeername4/6 programs", "showing a service's address after a forward", "5.8" },
 	[MW_F_SK_MSG] = { "sk_msg programs", "the local shortcut", "4.17", 0, 1 },
+	[MW_F_SK_SKB] = { "sk_skb programs", "the local shortcut (one receive queue)", "4.14", 0, 1 },
+	[MW_F_SC_QUEUE] = { "per-socket sk_msg queue length (struct sk_psock.msg_tot_len)", "the local shortcut's memory budget", "6.12", 0, 1 },
 };
+
+/* Whether the running kernel's struct `type` has member `member` (its BTF). */
+static int mw_probe_btf_member(const char *type, const char *member)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	const struct btf_member *m;
+	const struct btf_type *t;
+	int id, i, found = 0;
+
+	if (libbpf_get_error(btf))
+		return 0;
+	id = btf__find_by_name_kind(btf, type, BTF_KIND_STRUCT);
+	t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+	for (i = 0, m = t ? btf_members(t) : NULL; t && i < btf_vlen(t); i++, m++)
+		if (!strcmp(btf__name_by_offset(btf, m->name_off), member))
+			found = 1;
+	btf__free(btf);
+	return found;
+}
 
 /* errno of the first failed probe load: EPERM means no privilege, not no feature. */
 static int mw_probe_errno;
@@ -83,6 +107,8 @@ static int mw_probe_prog(enum bpf_prog_type type, enum bpf_attach_type attach)
 	return 1;
 }
 
+static int mw_probed;
+
 const struct mw_feature *mw_features_probe(int *n)
 {
 	mw_probe_errno = 0;
@@ -107,6 +133,11 @@ const struct mw_feature *mw_features_probe(int *n)
 	mw_features[MW_F_GETPEERNAME].present =
 		mw_probe_prog(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_GETPEERNAME);
 	mw_features[MW_F_SK_MSG].present = mw_probe_prog(BPF_PROG_TYPE_SK_MSG, 0);
+	mw_features[MW_F_SK_SKB].present =
+		mw_probe_prog(BPF_PROG_TYPE_SK_SKB, BPF_SK_SKB_STREAM_VERDICT);
+	/* The budget reads it through CO-RE; the BPF side checks the same thing itself. */
+	mw_features[MW_F_SC_QUEUE].present = mw_probe_btf_member("sk_psock", "msg_tot_len");
+	mw_probed = 1;
 	*n = MW_F_NR;
 	return mw_features;
 }
@@ -133,4 +164,14 @@ int mw_features_require(void)
 		missing++;
 	}
 	return missing ? -EOPNOTSUPP : 0;
+}
+
+int mw_features_shortcut(void)
+{
+	int n;
+
+	if (!mw_probed)
+		mw_features_probe(&n);
+	return mw_features[MW_F_SK_MSG].present && mw_features[MW_F_SK_SKB].present &&
+	       mw_features[MW_F_SC_QUEUE].present;
 }

@@ -19,4 +19,8 @@ const struct mw_feature *mw_features_probe(int *n);
  * Returns 0 or -EOPNOTSUPP. */
 int mw_features_require(void);
 
+/* Probes (once); 1 when the local shortcut can work here: sk_msg and sk_skb programs, and
+ * the per-socket queue length its budget reads. */
+int mw_features_shortcut(void);
+
 #endif /* MW_PROBE_H */

@@ -170,6 +170,45 @@ struct {
 	__type(value, struct mw_name);
 } mw_name_v1 SEC(".maps") MW_MAP;
 
+/* The local shortcut (bpf/lib/shortcut.bpf.h, docs/shortcut.md). */
+
+/* Both sockets of a connection on the shortcut, each under its own tuple. sockops
+ * writes and deletes; the sk_msg verdict (attached to this map) redirects into it, the
+ * sk_skb verdict (attached too) keeps its members' TCP bytes in the same queue. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, MW_MAX_SC);
+	__type(key, struct mw_tuple);
+	__type(value, __u64);
+} mw_sch_v1 SEC(".maps") MW_MAP;
+
+/* Per-socket shortcut state by tuple (struct mw_sc_sock). sockops creates and deletes;
+ * sk_msg updates. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MW_MAX_SC);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mw_tuple);
+	__type(value, struct mw_sc_sock);
+} mw_scs_v1 SEC(".maps") MW_MAP;
+
+/* Host-wide shortcut settings (struct mw_sc_conf). The user side writes; sockops and
+ * sk_msg read. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mw_sc_conf);
+} mw_scc_v1 SEC(".maps") MW_MAP;
+
+/* Shortcut events (MW_SC_S_*). BPF increments; status reads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MW_SC_S_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} mw_scst_v1 SEC(".maps") MW_MAP;
+
 static __always_inline void mw_stat_inc(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&mw_stats_v1, &idx);

@@ -55,6 +55,8 @@
 #define MW_WL_F_HAS_UID		(1u << 2)
 #define MW_WL_F_HAS_GID		(1u << 3)
 #define MW_WL_F_FAIL_OPEN	(1u << 4)	/* ingress: sidecar not listening -> to the app */
+#define MW_WL_F_SHORTCUT	(1u << 5)	/* the local shortcut on the app-sidecar hop (sk_msg) */
+#define MW_WL_F_SHORTCUT_FORCE	(1u << 6)	/* ... even next to other sockmap users of the host */
 
 /* Global statistics (per-CPU array mw_stats_v1, indexed by these). */
 #define MW_S_ORIGDST_HIT	0	/* SO_ORIGINAL_DST answered from our map */
@@ -336,6 +338,56 @@ struct mw_sk_lsn {
 
 #define MW_SKL_F_INGRESS	(1u << 0)
 
+/*
+ * The local shortcut (docs/shortcut.md). sockops puts both sockets of a redirected
+ * connection's first hop (the app's socket and the sidecar's accepted socket, both
+ * on loopback) into the sockhash mw_sch_v1, each under its own struct mw_tuple; the
+ * sk_msg program hands a message to the peer's receive queue (the reversed tuple).
+ */
+
+/* mw_scc_v1[0]: host-wide settings of the shortcut. The user side writes it at load
+ * and at every enrolment; sockops and sk_msg read it. */
+struct mw_sc_conf {
+	__u32 flags;		/* MW_SC_C_* */
+	__u32 budget;		/* bytes queued on the receiving socket past which a
+				 * connection leaves the shortcut for good (0: default) */
+	__u32 pad[2];
+};
+
+#define MW_SC_C_READY		(1u << 0)	/* both verdicts (sk_msg, sk_skb) are attached to
+						 * mw_sch_v1: nothing joins the shortcut without */
+#define MW_SC_C_FOREIGN		(1u << 1)	/* other sockops/sk_msg/sockmap users on the host:
+						 * only MW_WL_F_SHORTCUT_FORCE workloads pair */
+#define MW_SC_BUDGET_DEFAULT	(1u << 20)
+
+/*
+ * mw_scs_v1 (hash by the socket's own struct mw_tuple): one socket on the shortcut.
+ * sockops creates it when the socket joins and deletes it when the socket closes, so
+ * the kernel address in it (not reference-counted) never outlives the socket; the sk_msg
+ * verdict updates it (the counters atomically: both sockets' verdicts add to them).
+ */
+struct mw_sc_sock {
+	__u64 sk;		/* the socket's struct sock, read with bpf_probe_read_kernel */
+	__u64 sent;		/* bytes this socket handed to its peer */
+	__u64 received;		/* bytes its peer handed to it */
+	__u32 state;		/* how it sends: MW_SCS_* in bpf/lib/shortcut.bpf.h */
+	__u32 flags;		/* MW_SCF_* there */
+};
+
+/* mw_scst_v1 (per-CPU array): what the shortcut did, indexed by these. */
+#define MW_SC_S_PAIRED		0	/* a connection's two sockets joined the shortcut */
+#define MW_SC_S_UNPAIRED	1	/* the app wrote before a peer joined (late, or a sidecar
+					 * sockops never sees): TCP for good */
+#define MW_SC_S_OFF_BUDGET	2	/* left: the receiver's queue passed the budget */
+#define MW_SC_S_OFF_PEER	3	/* left: the peer's socket is gone or refused the message */
+#define MW_SC_S_OFF_CONFIG	4	/* left: the workload's shortcut was turned off */
+#define MW_SC_S_INSERT_ERR	5	/* a socket could not join the sockhash (full, or the socket
+					 * in another program's sockmap): TCP */
+#define MW_SC_S_TABLE_FULL	6	/* mw_scs_v1 full: TCP */
+#define MW_SC_S_MSGS		7	/* messages handed over */
+#define MW_SC_S_BYTES		8	/* bytes handed over */
+#define MW_SC_S_MAX		16
+
 /* Capacities (max_entries). */
 #define MW_MAX_WORKLOADS	4096
 #define MW_MAX_PORTS		(1u << 20)
@@ -347,6 +399,7 @@ struct mw_sk_lsn {
 #define MW_MAX_CONNS		(1u << 18)
 #define MW_MAX_AGG		(1u << 14)
 #define MW_EVENTS_BYTES		(4u << 20)
+#define MW_MAX_SC		(1u << 17)	/* shortcut sockets (two per connection) */
 
 #ifndef __bpf__
 _Static_assert(sizeof(struct mw_meta) == 24, "mw_meta");
@@ -371,6 +424,8 @@ _Static_assert(sizeof(struct mw_conn_event) == 136, "mw_conn_event");
 _Static_assert(sizeof(struct mw_agg_key) == 32, "mw_agg_key");
 _Static_assert(sizeof(struct mw_env) == 1u << 20, "mw_env");
 _Static_assert(sizeof(struct mw_agg) == 8 * (7 + MW_END_MAX + 2 * MW_HIST_BUCKETS), "mw_agg");
+_Static_assert(sizeof(struct mw_sc_conf) == 16, "mw_sc_conf");
+_Static_assert(sizeof(struct mw_sc_sock) == 32, "mw_sc_sock");
 #endif
 
 #endif /* MESHWARP_ABI_H */

@@ -273,6 +273,47 @@ static void test_inbound_policy(void **state)
 		     "MESHWARP_INBOUND_POLICY: invalid value [open] specified (expected fail-closed or fail-open)");
 }
 
+static void test_shortcut(void **state)
+{
+	static const char *const off[] = { "", "0" };
+	static const char *const bad[] = { "2", "yes", "on", "FORCE", " 1", "1 " };
+	struct mw_config cfg;
+	struct env e;
+	size_t i;
+	char msg[128];
+
+	(void)state;
+	env_controller(&e);
+	parse_ok(&e, &cfg);
+	assert_int_equal(cfg.shortcut, MW_SHORTCUT_OFF);	/* opt-in */
+	mw_config_free(&cfg);
+
+	for (i = 0; i < sizeof(off) / sizeof(off[0]); i++) {
+		env_set(&e, "MESHWARP_SHORTCUT", off[i]);
+		parse_ok(&e, &cfg);
+		assert_int_equal(cfg.shortcut, MW_SHORTCUT_OFF);
+		mw_config_free(&cfg);
+	}
+
+	env_set(&e, "MESHWARP_SHORTCUT", "1");
+	parse_ok(&e, &cfg);
+	assert_int_equal(cfg.shortcut, MW_SHORTCUT_ON);
+	mw_config_free(&cfg);
+
+	env_set(&e, "MESHWARP_SHORTCUT", "force");
+	parse_ok(&e, &cfg);
+	assert_int_equal(cfg.shortcut, MW_SHORTCUT_FORCE);
+	mw_config_free(&cfg);
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		env_set(&e, "MESHWARP_SHORTCUT", bad[i]);
+		snprintf(msg, sizeof(msg),
+			 "MESHWARP_SHORTCUT: invalid value [%s] specified (expected 0, 1 or force)",
+			 bad[i]);
+		expect_error(&e, -EINVAL, msg);
+	}
+}
+
 static void test_ports_sorted_unique_trimmed(void **state)
 {
 	static const uint16_t app[] = { 80, 443, 8080, 9090 };
@@ -755,6 +796,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_inbound_policy),
+		cmocka_unit_test(test_shortcut),
 		cmocka_unit_test(test_controller_env),
 		cmocka_unit_test(test_minimal_defaults),
 		cmocka_unit_test(test_gid_only),

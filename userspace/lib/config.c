@@ -363,7 +363,7 @@ static int parse_id_var(const char *name, const char *what, const char *value, u
 int mw_config_from_env(struct mw_config *cfg, mw_getenv_fn getenv_fn, void *ctx,
 		       char *err, size_t errlen)
 {
-	const char *uid, *gid, *egress, *ingress, *app, *ports, *ips, *v6, *start, *policy;
+	const char *uid, *gid, *egress, *ingress, *app, *ports, *ips, *v6, *start, *policy, *sc;
 	int ret;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -470,6 +470,20 @@ int mw_config_from_env(struct mw_config *cfg, mw_getenv_fn getenv_fn, void *ctx,
 		set_err(err, errlen,
 			"MESHWARP_INBOUND_POLICY: invalid value [%s] specified (expected fail-closed or fail-open)",
 			policy);
+		return -EINVAL;
+	}
+
+	/* Not App Mesh's either: the local shortcut between the app and its sidecar. */
+	sc = getenv_fn(ctx, "MESHWARP_SHORTCUT");
+	if (!sc || !*sc || !strcmp(sc, "0")) {
+		cfg->shortcut = MW_SHORTCUT_OFF;
+	} else if (!strcmp(sc, "1")) {
+		cfg->shortcut = MW_SHORTCUT_ON;
+	} else if (!strcmp(sc, "force")) {
+		cfg->shortcut = MW_SHORTCUT_FORCE;
+	} else {
+		set_err(err, errlen,
+			"MESHWARP_SHORTCUT: invalid value [%s] specified (expected 0, 1 or force)", sc);
 		return -EINVAL;
 	}
 	return 0;

@@ -38,7 +38,13 @@ struct mw_config {
 	size_t n_ignored;
 	int enable_ipv6;		/* APPMESH_ENABLE_IPV6 == "1" */
 	int inbound_fail_open;		/* MESHWARP_INBOUND_POLICY == "fail-open" */
+	int shortcut;			/* MESHWARP_SHORTCUT: MW_SHORTCUT_* */
 };
+
+/* The local shortcut (docs/shortcut.md): off by default, per workload. */
+#define MW_SHORTCUT_OFF		0	/* unset, "" or "0" */
+#define MW_SHORTCUT_ON		1	/* "1": unless other sockmap users are on the host */
+#define MW_SHORTCUT_FORCE	2	/* "force": even next to them */
 
 /* Reads a variable; returns NULL when unset. Tests pass a fake. */
 typedef const char *(*mw_getenv_fn)(void *ctx, const char *name);

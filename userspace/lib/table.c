@@ -78,6 +78,10 @@ int mw_table_compile(const struct mw_config *cfg, uint64_t netns, uint32_t gen,
 		t.wl.flags |= MW_WL_F_IPV6;
 	if (cfg->inbound_fail_open)
 		t.wl.flags |= MW_WL_F_FAIL_OPEN;
+	if (cfg->shortcut != MW_SHORTCUT_OFF)
+		t.wl.flags |= MW_WL_F_SHORTCUT;
+	if (cfg->shortcut == MW_SHORTCUT_FORCE)
+		t.wl.flags |= MW_WL_F_SHORTCUT_FORCE;
 	if (cfg->has_uid) {
 		t.wl.flags |= MW_WL_F_HAS_UID;
 		t.wl.ignore_uid = cfg->ignore_uid;
@@ -520,6 +524,8 @@ int mw_config_from_table(const struct mw_table *t, struct mw_config *cfg)
 	cfg->ingress_port = ntohs(t->wl.ingress_port);
 	cfg->enable_ipv6 = !!(t->wl.flags & MW_WL_F_IPV6);
 	cfg->inbound_fail_open = !!(t->wl.flags & MW_WL_F_FAIL_OPEN);
+	cfg->shortcut = !(t->wl.flags & MW_WL_F_SHORTCUT) ? MW_SHORTCUT_OFF :
+			(t->wl.flags & MW_WL_F_SHORTCUT_FORCE) ? MW_SHORTCUT_FORCE : MW_SHORTCUT_ON;
 	cfg->app_ports_set = cfg->ingress_port != 0;
 
 	/* Entries keep their origin in the reason: APPMESH_* ones are PORT/ADDR. */

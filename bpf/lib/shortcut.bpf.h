@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The local shortcut, BPF side (docs/shortcut.md says why each rule is there).
+ *
+ * A redirected connection's first hop has both ends on this host: the app's socket and
+ * the sidecar's accepted socket, on loopback, in one network namespace. sockops puts
+ * both into mw_sch_v1 under their own tuple; the sk_msg verdict hands each message to
+ * the peer's receive queue (bpf_msg_redirect_hash to the reversed tuple, BPF_F_INGRESS),
+ * so it never crosses TCP.
+ *
+ * What keeps it right:
+ * - One receive queue. The sk_skb verdict on mw_sch_v1 passes every byte that reaches a
+ *   member by TCP into the same queue as the handed-over messages, in arrival order. So
+ *   FIONREAD (which counts only that queue on 6.12+) is exact, and a short read still
+ *   means "drained" (nginx relies on both). Without it, a connection that left the
+ *   shortcut with bytes still queued split its bytes over two queues and nginx stalled.
+ * - Pairing: the app's socket joins at ACTIVE_ESTABLISHED in state NEW, the sidecar's at
+ *   PASSIVE_ESTABLISHED, which moves the app's socket NEW -> PAIRED with one
+ *   compare-and-swap. The app's first message does NEW -> TCP if it comes first: then
+ *   the pair never forms and every byte takes TCP. A socket decides on its first message
+ *   and never goes back to the shortcut.
+ * - Leaving: a connection leaves for good (MW_SCF_OFF on both sockets, both directions)
+ *   when the receiver's queue passes the budget, when the peer is gone, or when the
+ *   workload's shortcut is turned off. Its later bytes take TCP and queue behind the
+ *   handed-over ones: nothing is reordered, and TCP's window throttles the writer.
+ * - Sockets stay in mw_sch_v1 until they close: taking one out drops what its queue
+ *   holds, and with the verdict attached bytes can be moving into that queue at any time.
+ * - Memory: the kernel bounds the handed-over bytes by nothing but tcp_mem; the budget
+ *   is checked against the peer's psock->msg_tot_len, read through the kernel socket
+ *   address that sockops recorded (CO-RE; without that field the shortcut stays off).
+ *   Bytes that came by TCP stay charged to the receiver (its rcvbuf, its window).
+ */
+#ifndef MW_SHORTCUT_BPF_H
+#define MW_SHORTCUT_BPF_H
+
+#include <bpf/bpf_core_read.h>
+#include "maps.bpf.h"
+#include "skops.bpf.h"
+#include "track.bpf.h"
+
+/* How a socket sends (mw_sc_sock.state). */
+#define MW_SCS_NEW	0	/* the app's socket, its peer not there yet */
+#define MW_SCS_PAIRED	1	/* both sockets in mw_sch_v1, nothing sent yet */
+#define MW_SCS_SHORT	2	/* has handed messages to its peer */
+#define MW_SCS_TCP	3	/* never paired: TCP for good */
+
+#define MW_SCF_OFF	(1u << 0)	/* the connection left the shortcut, both ways, for good */
+
+#define MW_SC_QUEUE_UNKNOWN	0xffffffffu
+/* sk_user_data carries flags in its low bits (SK_USER_DATA_PTRMASK). */
+#define MW_SK_USER_DATA_PTRMASK	(~7ull)
+
+/* Only the fields we read; CO-RE finds them in the running kernel. */
+struct sock___mwsc {
+	void *sk_user_data;
+} __attribute__((preserve_access_index));
+
+struct sk_psock___mwsc {
+	__u32 msg_tot_len;
+} __attribute__((preserve_access_index));
+
+/* The budget needs the per-socket count of queued bytes (psock->msg_tot_len, there on
+ * 6.12 and 6.18). Without it nothing joins the shortcut. */
+static __always_inline int mw_sc_kernel_ok(void)
+{
+	struct sk_psock___mwsc *ps = NULL;
+
+	return bpf_core_field_exists(ps->msg_tot_len);
+}
+
+/* Bytes waiting in a socket's receive queue on the shortcut; 0 once it has no psock. */
+static __always_inline __u32 mw_sc_queued(__u64 skaddr)
+{
+	struct sock___mwsc *sk = (void *)skaddr;
+	struct sk_psock___mwsc *ps;
+	__u64 ud = 0;
+	__u32 len = 0;
+
+	if (!mw_sc_kernel_ok())
+		return MW_SC_QUEUE_UNKNOWN;	/* keeps the read below out of the verifier's way */
+	if (!skaddr || bpf_core_read(&ud, sizeof(ud), &sk->sk_user_data))
+		return MW_SC_QUEUE_UNKNOWN;
+	ud &= MW_SK_USER_DATA_PTRMASK;
+	if (!ud)
+		return 0;
+	ps = (void *)ud;
+	if (bpf_core_read(&len, sizeof(len), &ps->msg_tot_len))
+		return MW_SC_QUEUE_UNKNOWN;
+	return len;
+}
+
+static __always_inline void mw_sc_stat(__u32 idx, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&mw_scst_v1, &idx);
+
+	if (v)
+		*v += n;
+}
+
+static __always_inline struct mw_sc_conf *mw_sc_conf(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&mw_scc_v1, &zero);
+}
+
+/* Whether the workload of `netns` has the shortcut, as configured and as the host allows
+ * (cmd_status.c's mw_sc_effective says the same). */
+static __always_inline int mw_sc_enabled(__u64 netns, const struct mw_sc_conf *conf)
+{
+	struct mw_workload *wl = bpf_map_lookup_elem(&mw_wl_v1, &netns);
+	__u32 f;
+
+	if (!wl)
+		return 0;
+	f = wl->flags;
+	if (!(f & MW_WL_F_ENABLED) || !(f & MW_WL_F_SHORTCUT))
+		return 0;
+	if (!conf || !(conf->flags & MW_SC_C_READY))
+		return 0;
+	return (f & MW_WL_F_SHORTCUT_FORCE) || !(conf->flags & MW_SC_C_FOREIGN);
+}
+
+static __always_inline void mw_sc_reverse(struct mw_tuple *r, const struct mw_tuple *t)
+{
+	r->netns = t->netns;
+	__builtin_memcpy(r->saddr, t->daddr, MW_ADDR_LEN);
+	__builtin_memcpy(r->daddr, t->saddr, MW_ADDR_LEN);
+	r->sport = t->dport;
+	r->dport = t->sport;
+	r->pad = 0;
+}
+
+/* The socket's own tuple (local, remote), as sk_msg builds it too. */
+static __always_inline int mw_sc_tuple_skops(struct mw_tuple *t, struct bpf_sock_ops *skops,
+					     __u64 netns)
+{
+	__u32 l[4], r[4];
+
+	if (!mw_skops_addrs(skops, l, r))
+		return -1;
+	t->netns = netns;
+	mw_addr_copy(t->saddr, l);
+	mw_addr_copy(t->daddr, r);
+	t->sport = bpf_htons((__u16)MW_CTX(skops->local_port));
+	/* network order in the upper half on little-endian: ntohl gives the port */
+	t->dport = bpf_htons((__u16)bpf_ntohl(MW_CTX(skops->remote_port)));
+	return 0;
+}
+
+static __always_inline int mw_sc_tuple_msg(struct mw_tuple *t, struct sk_msg_md *msg, __u64 netns)
+{
+	__u32 family = MW_CTX(msg->family);
+	__u32 l4 = MW_CTX(msg->local_ip4);
+	__u32 r4 = MW_CTX(msg->remote_ip4);
+	__u32 l[4], r[4];
+
+	l[0] = MW_CTX(msg->local_ip6[0]);
+	l[1] = MW_CTX(msg->local_ip6[1]);
+	l[2] = MW_CTX(msg->local_ip6[2]);
+	l[3] = MW_CTX(msg->local_ip6[3]);
+	r[0] = MW_CTX(msg->remote_ip6[0]);
+	r[1] = MW_CTX(msg->remote_ip6[1]);
+	r[2] = MW_CTX(msg->remote_ip6[2]);
+	r[3] = MW_CTX(msg->remote_ip6[3]);
+	if (family == AF_INET) {
+		mw_addr_from_v4(l, l4);
+		mw_addr_from_v4(r, r4);
+	} else if (family != AF_INET6) {
+		return -1;
+	}
+	t->netns = netns;
+	mw_addr_copy(t->saddr, l);
+	mw_addr_copy(t->daddr, r);
+	t->sport = bpf_htons((__u16)MW_CTX(msg->local_port));
+	t->dport = bpf_htons((__u16)bpf_ntohl(MW_CTX(msg->remote_port)));
+	return 0;
+}
+
+/* ---- sockops ----------------------------------------------------------------------------- */
+
+/* A socket's entry and its sockhash slot. NULL when the socket stays on TCP. */
+static __always_inline struct mw_sc_sock *mw_sc_join(struct bpf_sock_ops *skops, struct bpf_sock *sk,
+						     struct mw_tuple *t, __u32 state)
+{
+	struct mw_sc_sock init = {}, *e;
+
+	init.state = state;
+	if (bpf_map_update_elem(&mw_scs_v1, t, &init, BPF_ANY)) {
+		mw_sc_stat(MW_SC_S_TABLE_FULL, 1);
+		return NULL;
+	}
+	e = bpf_map_lookup_elem(&mw_scs_v1, t);
+	if (!e)
+		return NULL;
+	/* Not reference-counted: the entry goes when the socket closes (mw_sc_state). */
+	e->sk = (__u64)sk;
+	if (bpf_sock_hash_update(skops, &mw_sch_v1, t, BPF_NOEXIST)) {
+		mw_sc_stat(MW_SC_S_INSERT_ERR, 1);
+		bpf_map_delete_elem(&mw_scs_v1, t);
+		return NULL;
+	}
+	/* Its close must be seen to drop the entry (the address above dies with it). */
+	bpf_sock_ops_cb_flags_set(skops, MW_CTX(skops->bpf_sock_ops_cb_flags) |
+				  BPF_SOCK_OPS_STATE_CB_FLAG);
+	return e;
+}
+
+/* ACTIVE_ESTABLISHED: the app's socket of a redirected connection joins, unpaired. */
+static __always_inline void mw_sc_active(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct mw_tuple t = {};
+	struct mw_sk_orig *so;
+	__u64 netns;
+
+	if (!sk || !mw_sc_kernel_ok())
+		return;
+	so = bpf_sk_storage_get(&mw_sko_v1, sk, 0, 0);
+	if (!so || !(so->flags & MW_SKO_F_REDIRECTED))
+		return;
+	netns = bpf_get_netns_cookie(skops);
+	if (!mw_sc_enabled(netns, mw_sc_conf()))
+		return;
+	if (mw_sc_tuple_skops(&t, skops, netns))
+		return;
+	mw_sc_join(skops, sk, &t, MW_SCS_NEW);
+}
+
+/* PASSIVE_ESTABLISHED: the sidecar's socket of that connection (mw_adopt marked it) joins
+ * and pairs, unless the app's socket has already sent through TCP. It cannot have sent
+ * anything itself yet: the sidecar has not accepted it. */
+static __always_inline void mw_sc_passive(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct mw_tuple t = {}, r = {};
+	struct mw_sk_orig *so;
+	struct mw_sc_sock *c;
+	__u64 netns;
+
+	if (!sk || !mw_sc_kernel_ok())
+		return;
+	so = bpf_sk_storage_get(&mw_sko_v1, sk, 0, 0);
+	if (!so || !(so->flags & MW_SKO_F_SIDECAR))
+		return;
+	netns = bpf_get_netns_cookie(skops);
+	if (!mw_sc_enabled(netns, mw_sc_conf()))
+		return;
+	if (mw_sc_tuple_skops(&t, skops, netns))
+		return;
+	mw_sc_reverse(&r, &t);
+	c = bpf_map_lookup_elem(&mw_scs_v1, &r);
+	if (!c || c->state != MW_SCS_NEW)
+		return;
+	if (!mw_sc_join(skops, sk, &t, MW_SCS_PAIRED)) {
+		/* No pair: the app's socket takes TCP from its first byte. */
+		__sync_val_compare_and_swap(&c->state, MW_SCS_NEW, MW_SCS_TCP);
+		return;
+	}
+	if (__sync_val_compare_and_swap(&c->state, MW_SCS_NEW, MW_SCS_PAIRED) != MW_SCS_NEW) {
+		/* It wrote first: nothing was handed to us, leave at once (we hold nothing,
+		 * and its bytes are processed after this callback, on plain TCP). */
+		bpf_map_delete_elem(&mw_sch_v1, &t);
+		bpf_map_delete_elem(&mw_scs_v1, &t);
+		return;
+	}
+	mw_sc_stat(MW_SC_S_PAIRED, 1);
+}
+
+/*
+ * STATE_CB, before the connection tracking sees the close: the bytes that took the
+ * shortcut go into the destination's totals (the TCP counters the tracker reads never
+ * saw them), and the socket's entry goes.
+ */
+static __always_inline void mw_sc_state(struct bpf_sock_ops *skops)
+{
+	struct mw_tuple t = {};
+	struct mw_sc_sock *e;
+	struct mw_conn *c;
+	struct mw_agg *a;
+	__u64 cookie;
+
+	if (MW_CTX(skops->args[1]) != BPF_TCP_CLOSE)
+		return;
+	if (mw_sc_tuple_skops(&t, skops, bpf_get_netns_cookie(skops)))
+		return;
+	e = bpf_map_lookup_elem(&mw_scs_v1, &t);
+	if (!e)
+		return;
+	if (e->sent || e->received) {
+		cookie = bpf_get_socket_cookie(skops);
+		c = bpf_map_lookup_elem(&mw_conn_v1, &cookie);
+		/* the same condition under which mw_track_close adds the TCP bytes */
+		if (c && c->established_ns && c->role != MW_ROLE_SIDECAR) {
+			a = mw_agg_of(c);
+			if (a) {
+				a->bytes_sent += e->sent;
+				a->bytes_received += e->received;
+			}
+		}
+	}
+	bpf_map_delete_elem(&mw_scs_v1, &t);
+}
+
+/* ---- sk_msg ---------------------------------------------------------------------------- */
+
+/* The connection leaves the shortcut for good: this message and every later one, both
+ * ways, take TCP (and queue behind what was handed over). */
+static __always_inline int mw_sc_leave(struct mw_sc_sock *me, struct mw_sc_sock *peer, __u32 why)
+{
+	__u32 old = __sync_fetch_and_or(&me->flags, MW_SCF_OFF);
+
+	if (peer)
+		old |= __sync_fetch_and_or(&peer->flags, MW_SCF_OFF);
+	if (!(old & MW_SCF_OFF))
+		mw_sc_stat(why, 1);
+	return SK_PASS;
+}
+
+static __always_inline int mw_sc_verdict(struct sk_msg_md *msg)
+{
+	struct mw_tuple k = {}, pk = {};
+	struct mw_sc_sock *me, *peer;
+	struct mw_sc_conf *conf;
+	__u64 netns = bpf_get_netns_cookie(msg);
+	__u32 size = MW_CTX(msg->size), budget, q;
+
+	if (mw_sc_tuple_msg(&k, msg, netns))
+		return SK_PASS;
+	me = bpf_map_lookup_elem(&mw_scs_v1, &k);
+	if (!me || me->state == MW_SCS_TCP || (me->flags & MW_SCF_OFF))
+		return SK_PASS;
+	if (me->state == MW_SCS_NEW &&
+	    __sync_val_compare_and_swap(&me->state, MW_SCS_NEW, MW_SCS_TCP) == MW_SCS_NEW) {
+		/* The first message, and no peer has joined: TCP for good. */
+		mw_sc_stat(MW_SC_S_UNPAIRED, 1);
+		return SK_PASS;
+	}
+
+	mw_sc_reverse(&pk, &k);
+	peer = bpf_map_lookup_elem(&mw_scs_v1, &pk);
+	if (!peer || (peer->flags & MW_SCF_OFF))
+		return mw_sc_leave(me, peer, MW_SC_S_OFF_PEER);
+	conf = mw_sc_conf();
+	if (!mw_sc_enabled(netns, conf))
+		return mw_sc_leave(me, peer, MW_SC_S_OFF_CONFIG);
+	budget = conf && conf->budget ? conf->budget : MW_SC_BUDGET_DEFAULT;
+	q = mw_sc_queued(peer->sk);
+	if (q > budget || size > budget - q)
+		return mw_sc_leave(me, peer, MW_SC_S_OFF_BUDGET);
+
+	if (bpf_msg_redirect_hash(msg, &mw_sch_v1, &pk, BPF_F_INGRESS) != SK_PASS)
+		return mw_sc_leave(me, peer, MW_SC_S_OFF_PEER);
+	if (me->state != MW_SCS_SHORT)
+		me->state = MW_SCS_SHORT;
+	__sync_fetch_and_add(&me->sent, size);
+	__sync_fetch_and_add(&peer->received, size);
+	mw_sc_stat(MW_SC_S_MSGS, 1);
+	mw_sc_stat(MW_SC_S_BYTES, size);
+	return SK_PASS;
+}
+
+#endif /* MW_SHORTCUT_BPF_H */
