@@ -7,6 +7,7 @@
  * kept in socket storage for sockops to publish when the connection is up.
  */
 #include "lib/policy.bpf.h"
+#include "lib/compat.bpf.h"
 
 /* Every connection of an enrolled namespace carries where the application sent
  * it: sockops tracks it, and a redirected one answers SO_ORIGINAL_DST with it. */
@@ -37,11 +38,25 @@ static __always_inline __u32 mw_sko_flags(const struct mw_verdict *v)
 	return v->action == MW_ACT_REDIRECT ? MW_SKO_F_REDIRECTED : 0;
 }
 
-/* MW_ACT_REJECT: fail connect() with the rule's errno (EPERM when none). */
+/* MW_ACT_REJECT: fail connect() with the rule's errno (EPERM when none, or when the
+ * kernel has no bpf_set_retval here). */
 static __always_inline int mw_reject(const struct mw_verdict *v)
 {
-	if (v->err)
-		bpf_set_retval(-(int)v->err);
+	__u64 err = v->err;
+	__s64 rv = 0;
+
+	if (!mw_kf_set_retval || !err || err > MW_MAX_ERRNO)
+		return 0;
+	/* 7.3's verifier wants a value it can prove is in [-4095, 0], as a 64-bit
+	 * register. The barriers keep clang from dropping the mask (it knows the bound)
+	 * and from turning the subtraction into a negation, which older verifiers do
+	 * not track: r = 0 - (err & 4095) is in [-4095, 0] on every kernel. The helper is
+	 * called as taking a long (mw_set_retval) so that clang keeps the whole
+	 * computation 64-bit instead of a 32-bit subtraction, zero-extended. */
+	barrier_var(err);
+	barrier_var(rv);
+	rv -= (__s64)(err & MW_MAX_ERRNO);
+	mw_set_retval(rv);
 	return 0;
 }
 

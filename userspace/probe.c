@@ -67,18 +67,24 @@ static int mw_probe_btf_member(const char *type, const char *member)
 /* errno of the first failed probe load: EPERM means no privilege, not no feature. */
 static int mw_probe_errno;
 
-/* Loads `call helper(ctx); return 1;` for the program type; 1 when accepted. */
-static int mw_probe_helper(enum bpf_prog_type type, enum bpf_attach_type attach, int helper)
+/* Loads `call helper(ctx); return 1;` for the program type, or with arg_ctx 0
+ * `call helper(arg); return 1;`; 1 when accepted. The argument must be one the
+ * helper takes: 7.3 checks bpf_set_retval's range, so passing it ctx would read as
+ * "missing". */
+static int mw_probe_helper_arg(enum bpf_prog_type type, enum bpf_attach_type attach, int helper,
+			       int arg_ctx, int arg)
 {
 	struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_1, .imm = arg },
 		{ .code = BPF_JMP | BPF_CALL, .imm = helper },
 		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
 	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach);
-	int fd;
+	int fd, skip = arg_ctx ? 1 : 0;
 
-	fd = bpf_prog_load(type, NULL, "GPL", insns, sizeof(insns) / sizeof(insns[0]), &opts);
+	fd = bpf_prog_load(type, NULL, "GPL", insns + skip,
+			   sizeof(insns) / sizeof(insns[0]) - skip, &opts);
 	if (fd < 0) {
 		if (!mw_probe_errno)
 			mw_probe_errno = errno;
@@ -86,6 +92,11 @@ static int mw_probe_helper(enum bpf_prog_type type, enum bpf_attach_type attach,
 	}
 	close(fd);
 	return 1;
+}
+
+static int mw_probe_helper(enum bpf_prog_type type, enum bpf_attach_type attach, int helper)
+{
+	return mw_probe_helper_arg(type, attach, helper, 1, 0);
 }
 
 static int mw_probe_prog(enum bpf_prog_type type, enum bpf_attach_type attach)
@@ -128,8 +139,8 @@ const struct mw_feature *mw_features_probe(int *n)
 	mw_features[MW_F_SK_LOOKUP].present = mw_probe_prog(BPF_PROG_TYPE_SK_LOOKUP, BPF_SK_LOOKUP);
 	mw_features[MW_F_RINGBUF].present = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) == 1;
 	mw_features[MW_F_SET_RETVAL].present =
-		mw_probe_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT,
-				BPF_FUNC_set_retval);
+		mw_probe_helper_arg(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT,
+				    BPF_FUNC_set_retval, 0, -EPERM);
 	mw_features[MW_F_GETPEERNAME].present =
 		mw_probe_prog(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_GETPEERNAME);
 	mw_features[MW_F_SK_MSG].present = mw_probe_prog(BPF_PROG_TYPE_SK_MSG, 0);
