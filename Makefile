@@ -150,4 +150,4 @@ install: $(BIN)
 clean:
 	rm -rf $(BUILD)
 
--include $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(APP_OBJS:.o=.d)
+-include $(BPF_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(APP_OBJS:.o=.d) $(TOOL_BINS:=.d)

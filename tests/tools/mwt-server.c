@@ -23,7 +23,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum bind_mode { BIND_V4, BIND_V6ONLY, BIND_DUAL };
+#include "mwt-listen.h"
+
 
 static void on_term(int sig)
 {
@@ -35,18 +36,6 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: mwt-server [-4|-6|-d] -p PORT -n NAME\n");
 	exit(2);
-}
-
-static int parse_port(const char *s)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *s == '\0' || *end != '\0' || v == 0 || v > 65535)
-		return -1;
-	return (int)v;
 }
 
 static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
@@ -86,11 +75,9 @@ static void write_all(int fd, const char *p, size_t n)
 int main(int argc, char **argv)
 {
 	enum bind_mode mode = BIND_DUAL;
-	struct sockaddr_storage ss = {};
 	struct sigaction sa = {};
 	const char *name = NULL;
-	int port = -1, one = 1, v6only, fd, opt;
-	socklen_t sl;
+	int port = -1, fd, opt;
 
 	while ((opt = getopt(argc, argv, "46dp:n:")) != -1) {
 		switch (opt) {
@@ -98,7 +85,7 @@ int main(int argc, char **argv)
 		case '6': mode = BIND_V6ONLY; break;
 		case 'd': mode = BIND_DUAL; break;
 		case 'p':
-			port = parse_port(optarg);
+			port = mwt_parse_port(optarg);
 			if (port < 0) {
 				fprintf(stderr, "mwt-server: -p %s: not a port in 1..65535\n",
 					optarg);
@@ -117,44 +104,13 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (mode == BIND_V4) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_addr.s_addr = htonl(INADDR_ANY);
-		sin->sin_port = htons((uint16_t)port);
-		sl = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_addr = in6addr_any;
-		sin6->sin6_port = htons((uint16_t)port);
-		sl = sizeof(*sin6);
-	}
-
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		fprintf(stderr, "mwt-server: socket: %s\n", strerror(errno));
-		exit(1);
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (mode != BIND_V4) {
-		v6only = mode == BIND_V6ONLY;
-		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) < 0) {
-			fprintf(stderr, "mwt-server: IPV6_V6ONLY: %s\n", strerror(errno));
-			exit(1);
-		}
-	}
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 128) < 0) {
-		fprintf(stderr, "mwt-server: bind/listen port %d: %s\n", port, strerror(errno));
-		exit(1);
-	}
+	fd = mwt_listen("mwt-server", mode, (int)port, 128);
 	printf("ready\n");
 	fflush(stdout);
 
 	for (;;) {
 		struct sockaddr_storage local = {};
+		socklen_t sl = sizeof(local);
 		char addr[INET6_ADDRSTRLEN + 16], line[512];
 		int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 		int n;
@@ -165,7 +121,6 @@ int main(int argc, char **argv)
 			fprintf(stderr, "mwt-server: accept: %s\n", strerror(errno));
 			exit(1);
 		}
-		sl = sizeof(local);
 		if (getsockname(cfd, (struct sockaddr *)&local, &sl) < 0)
 			snprintf(addr, sizeof(addr), "ERR:%d", errno);
 		else

@@ -30,6 +30,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "mwt-listen.h"
+
 /* From linux/netfilter_ipv4.h and linux/netfilter_ipv6/ip6_tables.h, whose includes clash
  * with glibc's netinet/in.h. */
 #ifndef SO_ORIGINAL_DST
@@ -41,7 +43,6 @@
 
 #define ANSWER_LEN (INET6_ADDRSTRLEN + 32)
 
-enum bind_mode { BIND_V4, BIND_V6ONLY, BIND_DUAL };
 
 static void on_term(int sig)
 {
@@ -54,18 +55,6 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: mwt-sidecar [-4|-6|-d] -p PORT [-l LOGFILE]\n");
 	exit(2);
-}
-
-static int parse_port(const char *s)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *s == '\0' || *end != '\0' || v == 0 || v > 65535)
-		return -1;
-	return (int)v;
 }
 
 static void err_answer(char *buf, size_t len, int err)
@@ -156,12 +145,10 @@ static void serve(int cfd, FILE *log)
 int main(int argc, char **argv)
 {
 	enum bind_mode mode = BIND_DUAL;
-	struct sockaddr_storage ss = {};
 	const char *logpath = NULL;
 	struct sigaction sa = {};
 	FILE *log = NULL;
-	int port = -1, one = 1, v6only, fd, opt;
-	socklen_t sl;
+	int port = -1, fd, opt;
 
 	while ((opt = getopt(argc, argv, "46dp:l:")) != -1) {
 		switch (opt) {
@@ -169,7 +156,7 @@ int main(int argc, char **argv)
 		case '6': mode = BIND_V6ONLY; break;
 		case 'd': mode = BIND_DUAL; break;
 		case 'p':
-			port = parse_port(optarg);
+			port = mwt_parse_port(optarg);
 			if (port < 0) {
 				fprintf(stderr, "mwt-sidecar: -p %s: not a port in 1..65535\n",
 					optarg);
@@ -197,39 +184,7 @@ int main(int argc, char **argv)
 		setvbuf(log, NULL, _IOLBF, 0);
 	}
 
-	if (mode == BIND_V4) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_addr.s_addr = htonl(INADDR_ANY);
-		sin->sin_port = htons((uint16_t)port);
-		sl = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_addr = in6addr_any;
-		sin6->sin6_port = htons((uint16_t)port);
-		sl = sizeof(*sin6);
-	}
-
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		fprintf(stderr, "mwt-sidecar: socket: %s\n", strerror(errno));
-		exit(1);
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (mode != BIND_V4) {
-		v6only = mode == BIND_V6ONLY;
-		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) < 0) {
-			fprintf(stderr, "mwt-sidecar: IPV6_V6ONLY: %s\n", strerror(errno));
-			exit(1);
-		}
-	}
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 128) < 0) {
-		fprintf(stderr, "mwt-sidecar: bind/listen port %d: %s\n", port, strerror(errno));
-		exit(1);
-	}
+	fd = mwt_listen("mwt-sidecar", mode, (int)port, 128);
 	printf("ready\n");
 	fflush(stdout);
 

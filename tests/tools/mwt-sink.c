@@ -29,9 +29,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "mwt-listen.h"
+
 #define BUF_LEN 65536
 
-enum bind_mode { BIND_V4, BIND_V6ONLY, BIND_DUAL };
 
 static size_t opt_read, opt_write;
 static int opt_client_first, opt_reset;
@@ -151,12 +152,10 @@ out:
 int main(int argc, char **argv)
 {
 	enum bind_mode mode = BIND_DUAL;
-	struct sockaddr_storage ss = {};
 	struct sigaction sa = {};
 	pthread_attr_t attr;
-	int one = 1, fd, opt, v6only;
+	int fd, opt;
 	long port = -1, v;
-	socklen_t sl;
 
 	while ((opt = getopt(argc, argv, "46dp:r:w:eR")) != -1) {
 		switch (opt) {
@@ -190,38 +189,7 @@ int main(int argc, char **argv)
 	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (mode == BIND_V4) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_addr.s_addr = htonl(INADDR_ANY);
-		sin->sin_port = htons((uint16_t)port);
-		sl = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_addr = in6addr_any;
-		sin6->sin6_port = htons((uint16_t)port);
-		sl = sizeof(*sin6);
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		fprintf(stderr, "mwt-sink: socket: %s\n", strerror(errno));
-		exit(1);
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (mode != BIND_V4) {
-		v6only = mode == BIND_V6ONLY;
-		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) < 0) {
-			fprintf(stderr, "mwt-sink: IPV6_V6ONLY: %s\n", strerror(errno));
-			exit(1);
-		}
-	}
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 4096) < 0) {
-		fprintf(stderr, "mwt-sink: bind/listen port %ld: %s\n", port, strerror(errno));
-		exit(1);
-	}
+	fd = mwt_listen("mwt-sink", mode, (int)port, 4096);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 64 * 1024);
