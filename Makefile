@@ -60,7 +60,7 @@ BPFT_BINS	:= $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(BPFT_SRCS))
 TOOL_SRCS	:= $(wildcard tests/tools/*.c)
 TOOL_BINS	:= $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRCS))
 
-.PHONY: all clean check check-unit check-bpf check-integration tests install bench vmtest
+.PHONY: all clean check check-unit check-bpf check-integration tests install bench bench-routes vmtest
 .DELETE_ON_ERROR:
 
 all: $(BIN)
@@ -138,6 +138,11 @@ check: tests
 # `make bench BENCH_ARGS=--quick` is the smoke run.
 bench: $(BIN)
 	$(Q)BUILD=$(BUILD) CC=$(CC) bench/run.sh $(BENCH_ARGS)
+
+# Routing tables by size (root): apply time per phase and connect() cost, see docs/routes.md.
+# `make bench-routes BENCH_ROUTES_ARGS="--sizes 10,1000 --count 500"` is a quick run.
+bench-routes: $(BIN)
+	$(Q)BUILD=$(BUILD) CC=$(CC) bench/routes.sh $(BENCH_ROUTES_ARGS)
 
 # Every kernel of vmtest/kernels under qemu, the BPF and integration suites inside each (root;
 # host tools: vmtest/install-deps.sh). VMTEST_SUITE, VMTEST_TIMEOUT...: see vmtest/README.md.

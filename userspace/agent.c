@@ -433,6 +433,13 @@ static int mw_enrol_child(struct mw_agent *a, pid_t peer, const char *op, json_o
 		unsetenv("MESHWARP_PIN_DIR");
 		unsetenv("MESHWARP_CGROUP");
 		setenv("MESHWARP_STANDALONE", "1", 1);
+		/* Tracking is host-wide: the agent's to set (--tracking, `meshwarp tracking`),
+		 * not a pod's. */
+		a->o->tracking = -1;
+		if (getenv("MESHWARP_TRACKING")) {
+			fprintf(stderr, "MESHWARP_TRACKING is the node's setting (meshwarp agent --tracking, meshwarp tracking): ignored here\n");
+			unsetenv("MESHWARP_TRACKING");
+		}
 		_exit(mw_cmd_init(a->o, 2, argv));
 	}
 	close(pipefd[1]);
@@ -758,6 +765,12 @@ int mw_cmd_agent(struct mw_opts *o, int argc, char **argv)
 		return MW_EXIT_FAIL;
 	}
 	pr_info("data path pinned at %s, attached to %s\n", o->pin_dir, o->cgroup);
+	if (o->tracking >= 0) {
+		err = mw_dp_tracking_set(&a.dp, o->tracking);
+		if (err)
+			goto out;
+	}
+	pr_info("connection tracking %s\n", mw_dp_tracking(&a.dp) == 0 ? "off" : "on");
 
 	a.boot_to_realtime_ns = mw_boot_to_realtime();
 	if (o->conn_log) {

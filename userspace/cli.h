@@ -38,6 +38,7 @@ struct mw_opts {
 	int cp_interval;		/* agent --cp-interval seconds */
 	int apply;			/* routes fetch --apply */
 	const char *etag;		/* routes fetch --etag: as if this table were in force */
+	int tracking;			/* --tracking, MESHWARP_TRACKING: 1 on, 0 off, -1 as it is */
 };
 
 /* Resolves opts->cgroup to the cgroup2 root when unset. Call after mw_reach_bpffs(). */
@@ -50,6 +51,7 @@ int mw_cmd_conns(struct mw_opts *o, int argc, char **argv);
 int mw_cmd_agent(struct mw_opts *o, int argc, char **argv);
 int mw_cmd_features(struct mw_opts *o, int argc, char **argv);
 int mw_cmd_routes(struct mw_opts *o, int argc, char **argv);
+int mw_cmd_tracking(struct mw_opts *o, int argc, char **argv);
 
 struct mw_routes;
 /* Validates, compiles for every enrolled workload, and swaps in a routing table;

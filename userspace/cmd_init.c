@@ -263,7 +263,10 @@ static int mw_enable(struct mw_opts *o, struct mw_init *in)
 	if (err)
 		return err;
 	mw_dp_store(&dp, &s);
-	err = mw_apply_for_init(o, &s, in);
+	/* MESHWARP_TRACKING: host-wide, for hosts without an agent (main.c parsed it). */
+	err = o->tracking >= 0 ? mw_dp_tracking_set(&dp, o->tracking) : 0;
+	if (!err)
+		err = mw_apply_for_init(o, &s, in);
 	if (!err)
 		err = mw_setup_inbound(&dp, in);
 	if (!err)

@@ -34,6 +34,119 @@ static void mw_print_warning(void *ctx, const char *msg)
 	pr_warn("warning: %s\n", msg);
 }
 
+/*
+ * Where an apply spends its time, printed with -v (bench/routes.sh reads it): the
+ * phases of mw_routes_apply_text, and the store operations of the generation switch
+ * sorted by what they do (writing the new generation, the switch, the barrier,
+ * finding and deleting the old generation).
+ */
+enum mw_span {
+	MW_SP_READ,
+	MW_SP_PARSE,
+	MW_SP_PLAN,
+	MW_SP_STAGE,
+	MW_SP_APPLY,
+	MW_SP_SAVE,
+	MW_SP_WRITE,
+	MW_SP_SWITCH,
+	MW_SP_BARRIER,
+	MW_SP_WALK,
+	MW_SP_DELETE,
+	MW_SP_NR,
+};
+
+static const char *const mw_span_names[MW_SP_NR] = {
+	"read", "parse+validate", "compile", "stage", "apply", "record",
+	"apply.write", "apply.switch", "apply.barrier", "apply.find-old", "apply.delete",
+};
+
+struct mw_timing {
+	double ms[MW_SP_NR];
+	struct mw_store inner;
+};
+
+static double mw_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static struct mw_timing mw_times;
+
+static int mw_timed_update(void *ctx, enum mw_map_id map, const void *key, const void *val)
+{
+	double t0 = mw_now_ms();
+	int ret = mw_times.inner.ops->update(mw_times.inner.ctx, map, key, val);
+
+	mw_times.ms[map == MW_MAP_WL ? MW_SP_SWITCH : MW_SP_WRITE] += mw_now_ms() - t0;
+	return ret;
+}
+
+static int mw_timed_lookup(void *ctx, enum mw_map_id map, const void *key, void *val)
+{
+	return mw_times.inner.ops->lookup(mw_times.inner.ctx, map, key, val);
+}
+
+static int mw_timed_remove(void *ctx, enum mw_map_id map, const void *key)
+{
+	double t0 = mw_now_ms();
+	int ret = mw_times.inner.ops->remove(mw_times.inner.ctx, map, key);
+
+	mw_times.ms[MW_SP_DELETE] += mw_now_ms() - t0;
+	return ret;
+}
+
+static int mw_timed_next_key(void *ctx, enum mw_map_id map, const void *key, void *next)
+{
+	double t0 = mw_now_ms();
+	int ret = mw_times.inner.ops->next_key(mw_times.inner.ctx, map, key, next);
+
+	mw_times.ms[MW_SP_WALK] += mw_now_ms() - t0;
+	return ret;
+}
+
+static int mw_timed_barrier(void *ctx)
+{
+	double t0 = mw_now_ms();
+	int ret = mw_times.inner.ops->barrier(mw_times.inner.ctx);
+
+	mw_times.ms[MW_SP_BARRIER] += mw_now_ms() - t0;
+	return ret;
+}
+
+static const struct mw_store_ops mw_timed_ops = {
+	.update = mw_timed_update,
+	.lookup = mw_timed_lookup,
+	.remove = mw_timed_remove,
+	.next_key = mw_timed_next_key,
+	.barrier = mw_timed_barrier,
+};
+
+/* s becomes a store that times the operations of the one it had. */
+static void mw_store_timed(struct mw_store *s)
+{
+	mw_times.inner = *s;
+	s->ops = &mw_timed_ops;
+	s->ctx = NULL;
+}
+
+static void mw_times_print(void)
+{
+	char line[512];
+	size_t i, n = 0;
+	double total = 0;
+
+	for (i = 0; i <= MW_SP_SAVE; i++)
+		total += mw_times.ms[i];
+	n = (size_t)snprintf(line, sizeof(line), "total %.1f, ", total);
+	for (i = 0; i < MW_SP_NR; i++)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s %.1f", i ? ", " : "",
+				      mw_span_names[i], mw_times.ms[i]);
+	pr_debug("routes apply times (ms): %s\n", line);
+}
+
 static int mw_read_file(const char *path, char **out, size_t *len)
 {
 	size_t cap = 1 << 16, n = 0;
@@ -394,9 +507,15 @@ int mw_routes_apply_text(struct mw_opts *o, const char *text, size_t len, const 
 	struct mw_store s;
 	struct mw_dp dp;
 	size_t n = 0, i;
+	double t0;
 	int err;
 
+	/* The read (mw_routes_apply_file) is this apply's; the agent's applies have none. */
+	for (i = MW_SP_PARSE; i < MW_SP_NR; i++)
+		mw_times.ms[i] = 0;
+	t0 = mw_now_ms();
 	err = mw_routes_parse(&rt, text, len, err_msg, sizeof(err_msg), mw_print_warning, NULL);
+	mw_times.ms[MW_SP_PARSE] = mw_now_ms() - t0;
 	if (err) {
 		pr_warn("%s: %s\n", origin, err_msg);
 		return err;
@@ -408,17 +527,27 @@ int mw_routes_apply_text(struct mw_opts *o, const char *text, size_t len, const 
 		return err;
 	}
 	mw_dp_store(&dp, &s);
+	mw_store_timed(&s);
+	t0 = mw_now_ms();
 	err = mw_plan(&dp, &rt, &p, &n);
+	mw_times.ms[MW_SP_PLAN] = mw_now_ms() - t0;
+	t0 = mw_now_ms();
 	if (!err)
 		err = mw_stage_applied(o, text, len);
+	mw_times.ms[MW_SP_STAGE] = mw_now_ms() - t0;
+	t0 = mw_now_ms();
 	for (i = 0; !err && i < n; i++) {
 		err = mw_workload_apply_table(&s, p[i].netns, &p[i].next, NULL, 0, 1);
 		if (err)
 			pr_warn("workload %s: applying: %s (workloads before it have the new table)\n",
 				p[i].name, strerror(-err));
 	}
+	mw_times.ms[MW_SP_APPLY] = mw_now_ms() - t0;
+	t0 = mw_now_ms();
 	if (!err)
 		err = mw_save_applied(o, rt.version);
+	mw_times.ms[MW_SP_SAVE] = mw_now_ms() - t0;
+	mw_times_print();
 	if (err && err != -ENOENT)
 		pr_warn("routing table %s not applied: %s\n", rt.version[0] ? rt.version : origin,
 			strerror(-err));
@@ -434,9 +563,12 @@ static int mw_routes_apply_file(struct mw_opts *o, const char *file)
 {
 	char *text = NULL;
 	size_t len = 0;
+	double t0;
 	int err;
 
+	t0 = mw_now_ms();
 	err = mw_read_file(file, &text, &len);
+	mw_times.ms[MW_SP_READ] = mw_now_ms() - t0;
 	if (err) {
 		pr_warn("%s: %s\n", file, strerror(-err));
 		return MW_EXIT_FAIL;

@@ -19,6 +19,7 @@
 #include "host.h"
 #include "loader.h"
 #include "log.h"
+#include "metrics.h"
 #include "table.h"
 
 static const char *const mw_reason_names[MW_R_MAX] = {
@@ -279,6 +280,8 @@ static json_object *mw_json_status(struct mw_opts *o, struct mw_dp *dp, uint64_t
 	json_object_object_add(root, "loaded_at",
 			       json_object_new_int64((int64_t)(dp->meta.created_ns / 1000000000ull)));
 	json_object_object_add(root, "current_netns", current ? json_object_new_uint64(current) : NULL);
+	/* The host-wide switch; a pin directory without it tracks always. */
+	json_object_object_add(root, "tracking", json_object_new_boolean(mw_dp_tracking(dp) != 0));
 
 	arr = json_object_new_array();
 	for (i = 0; i < MW_PROG_NR; i++) {
@@ -360,6 +363,8 @@ static void mw_print_text(json_object *root)
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&at));
 	printf("pin dir %s (ABI %s, loaded %s)\n", mw_or_dash(root, "pin_dir"),
 	       mw_or_dash(root, "abi_version"), when);
+	printf("connection tracking: %s\n",
+	       json_object_get_boolean(json_object_object_get(root, "tracking")) ? "on" : "OFF");
 	printf("programs:\n");
 	for (i = 0; i < json_object_array_length(arr); i++) {
 		json_object *p = json_object_array_get_idx(arr, i);
@@ -478,4 +483,37 @@ int mw_cmd_status(struct mw_opts *o, int argc, char **argv)
 		return MW_EXIT_USAGE;
 	}
 	return mw_status_print(o, 0);
+}
+
+/* meshwarp tracking [on|off]: the host-wide switch, shown or set; no reload, the next
+ * connect() sees it. */
+int mw_cmd_tracking(struct mw_opts *o, int argc, char **argv)
+{
+	struct mw_dp dp;
+	int on = -1, err;
+
+	if (argc > 2 || (argc == 2 && (on = mw_tracking_parse(argv[1])) < 0)) {
+		fprintf(stderr, "usage: meshwarp tracking [on|off]\n");
+		return MW_EXIT_USAGE;
+	}
+	err = mw_reach_bpffs(o->pin_dir);
+	if (!err)
+		err = mw_dp_open(&dp, o->pin_dir, NULL, on >= 0 ? MW_DP_LOCK : 0);
+	if (err == -ENOENT) {
+		fprintf(stderr, "nothing loaded at %s\n", o->pin_dir);
+		return MW_EXIT_NOT_LOADED;
+	}
+	if (err) {
+		pr_warn("reading %s: %s\n", o->pin_dir, strerror(-err));
+		return MW_EXIT_FAIL;
+	}
+	if (on >= 0)
+		err = mw_dp_tracking_set(&dp, on);
+	if (!err) {
+		err = mw_dp_tracking(&dp);
+		printf("%s\n", err == 0 ? "off" : "on");
+		err = err < 0 && err != -ENOENT ? err : 0;
+	}
+	mw_dp_close(&dp);
+	return err ? MW_EXIT_FAIL : MW_EXIT_OK;
 }

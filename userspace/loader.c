@@ -356,6 +356,8 @@ static int mw_open_maps(struct mw_dp *dp)
 	dp->sch_fd = mw_open_pinned_map(dp, "mw_sch_v1");
 	dp->scc_fd = mw_open_pinned_map(dp, "mw_scc_v1");
 	dp->scst_fd = mw_open_pinned_map(dp, "mw_scst_v1");
+	/* Likewise the switches (a pin directory of a meshwarp without them: tracking on). */
+	dp->set_fd = mw_open_pinned_map(dp, "mw_set_v1");
 	return mw_meta_read(dp);
 }
 
@@ -505,7 +507,7 @@ static void mw_dp_init(struct mw_dp *dp)
 	dp->lock_fd = dp->meta_fd = dp->stats_fd = dp->orig_fd = -1;
 	dp->lsn_fd = dp->lsk_fd = dp->conn_fd = dp->agg_fd = dp->events_fd = dp->name_fd = -1;
 	dp->env_fd = -1;
-	dp->sch_fd = dp->scc_fd = dp->scst_fd = -1;
+	dp->sch_fd = dp->scc_fd = dp->scst_fd = dp->set_fd = -1;
 	for (i = 0; i < MW_MAP_NR; i++)
 		dp->map_fd[i] = -1;
 }
@@ -668,6 +670,44 @@ static void mw_dp_sc_configure(struct mw_dp *dp)
 		pr_warn("writing the shortcut settings: %s\n", strerror(errno));
 }
 
+int mw_dp_tracking(const struct mw_dp *dp)
+{
+	struct mw_settings st = {};
+	__u32 zero = 0;
+
+	if (dp->set_fd < 0)
+		return -ENOENT;
+	if (bpf_map_lookup_elem(dp->set_fd, &zero, &st))
+		return -errno;
+	return !(st.flags & MW_SET_F_NO_TRACKING);
+}
+
+int mw_dp_tracking_set(struct mw_dp *dp, int on)
+{
+	struct mw_settings st = {};
+	__u32 zero = 0;
+
+	if (dp->set_fd < 0) {
+		pr_warn("%s has no tracking switch (pinned by an older meshwarp): run 'meshwarp unload' and load again\n",
+			dp->pin_dir);
+		return -ENOENT;
+	}
+	if (bpf_map_lookup_elem(dp->set_fd, &zero, &st))
+		return -errno;
+	if (on)
+		st.flags &= ~MW_SET_F_NO_TRACKING;
+	else
+		st.flags |= MW_SET_F_NO_TRACKING;
+	if (bpf_map_update_elem(dp->set_fd, &zero, &st, BPF_ANY)) {
+		int err = -errno;
+
+		pr_warn("%s/maps/mw_set_v1: writing the tracking switch: %s\n", dp->pin_dir,
+			strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
 int mw_dp_open(struct mw_dp *dp, const char *pin_dir, const char *cgroup, unsigned int flags)
 {
 	char path[PATH_MAX];
@@ -780,6 +820,8 @@ void mw_dp_close(struct mw_dp *dp)
 		close(dp->scc_fd);
 	if (dp->scst_fd >= 0)
 		close(dp->scst_fd);
+	if (dp->set_fd >= 0)
+		close(dp->set_fd);
 	if (dp->lock_fd >= 0)
 		close(dp->lock_fd);	/* releases the lock */
 	mw_dp_init(dp);

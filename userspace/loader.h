@@ -41,6 +41,7 @@ struct mw_dp {
 	int sch_fd;			/* mw_sch_v1: the shortcut's sockhash (-1: not pinned) */
 	int scc_fd;			/* mw_scc_v1: shortcut settings (-1: not pinned) */
 	int scst_fd;			/* mw_scst_v1: shortcut events (-1: not pinned) */
+	int set_fd;			/* mw_set_v1: host-wide switches (-1: not pinned) */
 	struct mw_meta meta;
 };
 
@@ -115,6 +116,12 @@ static inline int mw_sc_user_foreign(const struct mw_sc_user *u)
 {
 	return !u->meshwarp;
 }
+
+/* The host-wide tracking switch (mw_set_v1): 1 on, 0 off, -ENOENT when the pin directory
+ * has no switch (loaded by a meshwarp without it: always on). */
+int mw_dp_tracking(const struct mw_dp *dp);
+/* Turns it on or off; takes effect at the next connect(). 0 or a negative errno. */
+int mw_dp_tracking_set(struct mw_dp *dp, int on);
 
 /* Routes libbpf's messages into our log, one level lower. */
 void mw_libbpf_logging(void);

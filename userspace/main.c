@@ -10,6 +10,7 @@
 #include "host.h"
 #include "loader.h"
 #include "log.h"
+#include "metrics.h"
 
 static void mw_usage(FILE *f)
 {
@@ -23,6 +24,7 @@ static void mw_usage(FILE *f)
 		"  unload                 detach every program and remove the pins\n"
 		"  conns [-j] [-w WL] [-d DEST]  live connections with their counters\n"
 		"  features [-j]          what this kernel offers (exit 1: meshwarp cannot run)\n"
+		"  tracking [on|off]      the host-wide connection tracking switch (no word: show it)\n"
 		"  routes show|diff FILE|apply FILE|rollback|fetch [--apply] [--etag ETAG]\n"
 		"                         routing tables: validated, compiled, swapped atomically\n"
 		"  agent                  the node agent: owns the data path, enrols workloads over\n"
@@ -45,6 +47,8 @@ static void mw_usage(FILE *f)
 		"  --cp-ca/--cp-cert/--cp-key FILE  mutual TLS               [MESHWARP_CP_CA, _CERT, _KEY]\n"
 		"  --cp-san NAME             SAN the control plane must present [MESHWARP_CP_SAN]\n"
 		"  --cp-interval SECONDS     poll interval                   [30]\n"
+		"  --tracking on|off         connection tracking and its metrics, host-wide\n"
+		"                            [MESHWARP_TRACKING, as it is; also read by standalone init]\n"
 		"routes options:\n"
 		"  --state-dir DIR           where applied tables are kept   [MESHWARP_STATE_DIR, %s]\n"
 		"  -v, --verbose   more messages (libbpf's warnings and verifier logs; twice: all of libbpf's)\n"
@@ -72,6 +76,7 @@ enum {
 	MW_OPT_CP_INTERVAL,
 	MW_OPT_APPLY,
 	MW_OPT_ETAG,
+	MW_OPT_TRACKING,
 };
 
 static const struct option mw_long_opts[] = {
@@ -94,6 +99,7 @@ static const struct option mw_long_opts[] = {
 	{ "cp-interval", required_argument, NULL, MW_OPT_CP_INTERVAL },
 	{ "apply", no_argument, NULL, MW_OPT_APPLY },
 	{ "etag", required_argument, NULL, MW_OPT_ETAG },
+	{ "tracking", required_argument, NULL, MW_OPT_TRACKING },
 	{ "json", no_argument, NULL, 'j' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -186,6 +192,14 @@ static int mw_parse_opts(struct mw_opts *o, int argc, char **argv)
 		case MW_OPT_ETAG:
 			o->etag = optarg;
 			break;
+		case MW_OPT_TRACKING:
+			o->tracking = mw_tracking_parse(optarg);
+			if (o->tracking < 0) {
+				pr_warn("--tracking: invalid value [%s] specified (expected on or off)\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
 		case 'w':
 			o->workload = optarg;
 			break;
@@ -252,6 +266,16 @@ int main(int argc, char **argv)
 	o.cp.key_file = mw_env_or("MESHWARP_CP_KEY", NULL);
 	o.cp.server_san = mw_env_or("MESHWARP_CP_SAN", NULL);
 	o.cp_interval = 30;
+	env = getenv("MESHWARP_TRACKING");
+	o.tracking = -1;
+	if (env && *env) {
+		o.tracking = mw_tracking_parse(env);
+		if (o.tracking < 0) {
+			pr_warn("MESHWARP_TRACKING: invalid value [%s] specified (expected on or off)\n",
+				env);
+			return MW_EXIT_USAGE;
+		}
+	}
 
 	n = mw_parse_opts(&o, argc, argv);
 	if (n < 0) {
@@ -280,6 +304,8 @@ int main(int argc, char **argv)
 		return mw_cmd_routes(&o, argc, argv);
 	if (strcmp(cmd, "features") == 0)
 		return mw_cmd_features(&o, argc, argv);
+	if (strcmp(cmd, "tracking") == 0)
+		return mw_cmd_tracking(&o, argc, argv);
 	if (strcmp(cmd, "help") == 0) {
 		mw_usage(stdout);
 		return MW_EXIT_OK;

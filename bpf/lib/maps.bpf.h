@@ -209,6 +209,14 @@ struct {
 	__type(value, __u64);
 } mw_scst_v1 SEC(".maps") MW_MAP;
 
+/* Host-wide switches (struct mw_settings: tracking). The user side writes; sockops reads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mw_settings);
+} mw_set_v1 SEC(".maps") MW_MAP;
+
 static __always_inline void mw_stat_inc(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&mw_stats_v1, &idx);

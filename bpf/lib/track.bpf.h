@@ -96,6 +96,18 @@ static __always_inline void mw_conn_fins(struct mw_conn *c, __u32 old_state, __u
 	}
 }
 
+/* The host-wide tracking switch (mw_set_v1; all zero, or no entry: on). Read only where a
+ * record would be opened: a record open when tracking is turned off finishes normally, so
+ * every connection counted as opened is also counted as closed. */
+static __always_inline int mw_tracking_on(void)
+{
+	struct mw_settings *s;
+	__u32 zero = 0;
+
+	s = bpf_map_lookup_elem(&mw_set_v1, &zero);
+	return !s || !(s->flags & MW_SET_F_NO_TRACKING);
+}
+
 /* connect() started on a socket connect4/6 saw: open its record. */
 static __always_inline void mw_track_connect(struct bpf_sock_ops *skops)
 {
@@ -105,7 +117,7 @@ static __always_inline void mw_track_connect(struct bpf_sock_ops *skops)
 	__u32 l[4], r[4];
 	__u64 cookie;
 
-	if (!sk)
+	if (!sk || !mw_tracking_on())
 		return;
 	so = bpf_sk_storage_get(&mw_sko_v1, sk, 0, 0);
 	if (!so || (so->flags & MW_SKO_F_SIDECAR))

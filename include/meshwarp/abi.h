@@ -388,6 +388,20 @@ struct mw_sc_sock {
 #define MW_SC_S_BYTES		8	/* bytes handed over */
 #define MW_SC_S_MAX		16
 
+/*
+ * mw_set_v1[0]: host-wide switches read by the BPF programs on every use, so they change
+ * without a reload. The user side writes (`meshwarp agent --tracking`, `meshwarp tracking`,
+ * `init` with MESHWARP_TRACKING); all zero is the default: everything on.
+ */
+struct mw_settings {
+	__u32 flags;		/* MW_SET_F_* */
+	__u32 pad[3];
+};
+
+#define MW_SET_F_NO_TRACKING	(1u << 0)	/* sockops opens no connection record: no
+						 * aggregates, no events, nothing in conns
+						 * (records already open finish normally) */
+
 /* Capacities (max_entries). */
 #define MW_MAX_WORKLOADS	4096
 #define MW_MAX_PORTS		(1u << 20)
@@ -426,6 +440,7 @@ _Static_assert(sizeof(struct mw_env) == 1u << 20, "mw_env");
 _Static_assert(sizeof(struct mw_agg) == 8 * (7 + MW_END_MAX + 2 * MW_HIST_BUCKETS), "mw_agg");
 _Static_assert(sizeof(struct mw_sc_conf) == 16, "mw_sc_conf");
 _Static_assert(sizeof(struct mw_sc_sock) == 32, "mw_sc_sock");
+_Static_assert(sizeof(struct mw_settings) == 16, "mw_settings");
 #endif
 
 #endif /* MESHWARP_ABI_H */

@@ -1061,6 +1061,21 @@ static void test_conn_json_v6(void **state)
 	free(line);
 }
 
+/* --tracking, MESHWARP_TRACKING and `meshwarp tracking` take exactly these words. */
+static void test_tracking_parse(void **state)
+{
+	(void)state;
+	assert_int_equal(mw_tracking_parse("on"), 1);
+	assert_int_equal(mw_tracking_parse("1"), 1);
+	assert_int_equal(mw_tracking_parse("off"), 0);
+	assert_int_equal(mw_tracking_parse("0"), 0);
+	assert_int_equal(mw_tracking_parse("ON"), -EINVAL);
+	assert_int_equal(mw_tracking_parse(""), -EINVAL);
+	assert_int_equal(mw_tracking_parse("on "), -EINVAL);
+	assert_int_equal(mw_tracking_parse("yes"), -EINVAL);
+	assert_int_equal(mw_tracking_parse(NULL), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1078,6 +1093,7 @@ int main(void)
 		cmocka_unit_test(test_statsd_tag_sanitized),
 		cmocka_unit_test(test_conn_json_v4),
 		cmocka_unit_test(test_conn_json_v6),
+		cmocka_unit_test(test_tracking_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1149,3 +1149,14 @@ cleanup:
 	json_object_put(o);
 	return ret;
 }
+
+int mw_tracking_parse(const char *s)
+{
+	if (!s)
+		return -EINVAL;
+	if (!strcmp(s, "on") || !strcmp(s, "1"))
+		return 1;
+	if (!strcmp(s, "off") || !strcmp(s, "0"))
+		return 0;
+	return -EINVAL;
+}

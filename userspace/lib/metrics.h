@@ -152,6 +152,10 @@ int mw_render_statsd(const struct mw_metric_set *s, const struct mw_metric_set *
 int mw_render_conn_json(const struct mw_conn_event *e, const char *workload,
 			const struct mw_names *names, uint64_t boot_to_realtime_ns, FILE *out);
 
+/* The tracking switch as written in --tracking, MESHWARP_TRACKING and `meshwarp tracking`:
+ * "on"/"1" -> 1, "off"/"0" -> 0, anything else -EINVAL. */
+int mw_tracking_parse(const char *s);
+
 /* Bucket index for a value in microseconds (the kernel computes the same). */
 unsigned int mw_hist_bucket(uint64_t us);
 
