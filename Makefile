@@ -149,8 +149,19 @@ bench-routes: $(BIN)
 vmtest: tests
 	$(Q)VMTEST_BUILD=$(abspath $(BUILD)) vmtest/run.sh
 
+# The unit goes where systemd looks for units whatever PREFIX is (/etc for a local
+# install); its ExecStart= and Documentation= are rewritten to PREFIX's paths.
+SYSTEMDUNITDIR	?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,/etc/systemd/system)
+DOCDIR		?= $(PREFIX)/share/doc/meshwarp
+
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/meshwarp
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed -e 's#/usr/sbin/meshwarp#$(PREFIX)/sbin/meshwarp#' \
+	    -e 's#/usr/share/doc/meshwarp#$(DOCDIR)#g' scripts/systemd/meshwarp-agent.service \
+		>$(DESTDIR)$(SYSTEMDUNITDIR)/meshwarp-agent.service
+	install -d $(DESTDIR)$(DOCDIR)
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 
 clean:
 	rm -rf $(BUILD)
