@@ -27,6 +27,8 @@ pkgs=(
 	socat
 	# the agent's metrics: a real Prometheus server and promtool (test_metrics*.sh)
 	prometheus
+	# the deployment files (test_deploy.sh): systemd-analyze verify, the manifest's YAML
+	systemd python3 python3-yaml
 )
 
 export DEBIAN_FRONTEND=noninteractive

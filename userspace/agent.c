@@ -41,6 +41,7 @@
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
+#include "sdnotify.h"
 
 /* A request carries the caller's APPMESH_* variables: lists can be long. */
 #define MW_REQ_MAX	(16 * 1024 * 1024)
@@ -729,6 +730,18 @@ static int mw_load_names(struct mw_agent *a)
 	return ret;
 }
 
+static void mw_agent_notify_ready(struct mw_agent *a)
+{
+	char msg[PATH_MAX + 64];
+	int err;
+
+	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=data path at %s, enrolment socket %s",
+		 a->o->pin_dir, a->o->socket_path);
+	err = mw_sd_notify(msg);
+	if (err)
+		pr_warn("NOTIFY_SOCKET: %s (systemd will not see the agent ready)\n", strerror(-err));
+}
+
 int mw_cmd_agent(struct mw_opts *o, int argc, char **argv)
 {
 	struct mw_agent a = { .o = o, .statsd_fd = -1, .listen_fd = -1, .inotify_fd = -1 };
@@ -803,6 +816,8 @@ int mw_cmd_agent(struct mw_opts *o, int argc, char **argv)
 		goto out;
 	if (o->cp.url)
 		pr_info("polling %s every %d s\n", o->cp.url, o->cp_interval);
+	/* systemd (Type=notify): the socket listens and /metrics answers from here on. */
+	mw_agent_notify_ready(&a);
 
 	next_push = time(NULL) + o->statsd_interval;
 	pfd[0] = (struct pollfd){ .fd = ring_buffer__epoll_fd(a.rb), .events = POLLIN };
@@ -836,6 +851,7 @@ int mw_cmd_agent(struct mw_opts *o, int argc, char **argv)
 	}
 	ring_buffer__consume(a.rb);
 	mw_statsd_push(&a);	/* what happened since the last push */
+	mw_sd_notify("STOPPING=1");
 	pr_info("stopping (signal %d)%s\n", (int)mw_stop,
 		o->cleanup ? ": tearing the data path down" : ": the data path keeps running");
 	err = 0;
