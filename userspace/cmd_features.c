@@ -26,11 +26,14 @@ int mw_cmd_features(struct mw_opts *o, int argc, char **argv)
 		for (i = 0; i < n; i++) {
 			json_object *e = json_object_new_object();
 
+			json_object_object_add(e, "id", json_object_new_string(f[i].id));
 			json_object_object_add(e, "feature", json_object_new_string(f[i].name));
 			json_object_object_add(e, "present", json_object_new_boolean(f[i].present));
 			json_object_object_add(e, "required", json_object_new_boolean(!f[i].optional));
 			json_object_object_add(e, "needed_for", json_object_new_string(f[i].needed_for));
 			json_object_object_add(e, "since", json_object_new_string(f[i].since));
+			if (f[i].instead)
+				json_object_object_add(e, "instead", json_object_new_string(f[i].instead));
 			json_object_array_add(arr, e);
 		}
 		json_object_object_add(root, "features", arr);
@@ -39,10 +42,13 @@ int mw_cmd_features(struct mw_opts *o, int argc, char **argv)
 		json_object_put(root);
 	} else {
 		printf("kernel %s\n", u.release);
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
 			printf("  %-8s %-48s %s (Linux %s+)\n",
 			       f[i].present ? "yes" : (f[i].optional ? "no" : "MISSING"), f[i].name,
 			       f[i].needed_for, f[i].since);
+			if (!f[i].present && f[i].instead)
+				printf("  %-8s %-48s instead: %s\n", "", "", f[i].instead);
+		}
 	}
 	for (i = 0; i < n; i++)
 		missing += !f[i].present && !f[i].optional;

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <linux/bpf.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -10,6 +13,10 @@
 #include "probe.h"
 #include "log.h"
 
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
 enum {
 	MW_F_SOCK_ADDR,
 	MW_F_SOCKOPS,
@@ -17,6 +24,7 @@ enum {
 	MW_F_SK_STORAGE,
 	MW_F_LPM,
 	MW_F_COOKIE_CONNECT,
+	MW_F_SO_NETNS_COOKIE,
 	MW_F_COOKIE_SOCKOPS,
 	MW_F_SK_LOOKUP,
 	MW_F_RINGBUF,
@@ -28,22 +36,41 @@ enum {
 	MW_F_NR,
 };
 
+#define MW_NETNS_BY_INODE "network namespaces named by inode number (meshwarp status and conns show those)"
+
+/* id: stable (scripts and vmtest key on it); the other texts are for people. */
 static struct mw_feature mw_features[MW_F_NR] = {
-	[MW_F_SOCK_ADDR] = { "cgroup sock_addr programs (connect4/6)", "egress interception", "4.17" },
-	[MW_F_SOCKOPS] = { "sockops programs", "publishing the original destination", "4.13" },
-	[MW_F_SOCKOPT] = { "cgroup sockopt programs", "answering SO_ORIGINAL_DST", "5.3" },
-	[MW_F_SK_STORAGE] = { "socket storage maps", "remembering the original destination", "5.2" },
-	[MW_F_LPM] = { "LPM trie maps", "address and CIDR rules", "4.11" },
-	[MW_F_COOKIE_CONNECT] = { "bpf_get_netns_cookie in cgroup/connect4", "scoping interception to enrolled namespaces", "5.7" },
-	[MW_F_COOKIE_SOCKOPS] = { "bpf_get_netns_cookie in sockops programs", "carrying the original destination to the sidecar and finding its listener", "6.1" },
-	[MW_F_SK_LOOKUP] = { "sk_lookup programs", "inbound interception", "5.9", 0, 1 },
-	[MW_F_RINGBUF] = { "ring buffer maps", "the connection log", "5.8" },
-	[MW_F_SET_RETVAL] = { "bpf_set_retval in cgroup/connect4", "rejecting with a chosen errno", "6.1" },
-	[MW_F_GETPEERNAME] = { "cgroup getpeername4/6 programs", "showing a service's address after a forward", "5.8" },
-	[MW_F_SK_MSG] = { "sk_msg programs", "the local shortcut", "4.17", 0, 1 },
-	[MW_F_SK_SKB] = { "sk_skb programs", "the local shortcut (one receive queue)", "4.14", 0, 1 },
-	[MW_F_SC_QUEUE] = { "per-socket sk_msg queue length (struct sk_psock.msg_tot_len)", "the local shortcut's memory budget", "6.12", 0, 1 },
+	[MW_F_SOCK_ADDR] = { "prog_sock_addr", "cgroup sock_addr programs (connect4/6)", "egress interception", "4.17" },
+	[MW_F_SOCKOPS] = { "prog_sockops", "sockops programs", "publishing the original destination", "4.13" },
+	[MW_F_SOCKOPT] = { "prog_sockopt", "cgroup sockopt programs", "answering SO_ORIGINAL_DST", "5.3" },
+	[MW_F_SK_STORAGE] = { "map_sk_storage", "socket storage maps", "remembering the original destination", "5.2" },
+	[MW_F_LPM] = { "map_lpm_trie", "LPM trie maps", "address and CIDR rules", "4.11" },
+	[MW_F_COOKIE_CONNECT] = { "netns_cookie_connect4", "bpf_get_netns_cookie in cgroup/connect4", "scoping interception to enrolled namespaces", "5.7" },
+	[MW_F_SO_NETNS_COOKIE] = { "so_netns_cookie", "SO_NETNS_COOKIE socket option", "naming the network namespace by its cookie in init", "5.14", 0, 1, MW_NETNS_BY_INODE },
+	[MW_F_COOKIE_SOCKOPS] = { "netns_cookie_sockops", "bpf_get_netns_cookie in sockops programs", "naming the network namespace by its cookie in sockops", "6.1", 0, 1, MW_NETNS_BY_INODE },
+	[MW_F_SK_LOOKUP] = { "prog_sk_lookup", "sk_lookup programs", "inbound interception", "5.9", 0, 1 },
+	[MW_F_RINGBUF] = { "map_ringbuf", "ring buffer maps", "the connection log", "5.8" },
+	[MW_F_SET_RETVAL] = { "set_retval_connect4", "bpf_set_retval in cgroup/connect4", "rejecting with a chosen errno", "6.1", 0, 1, "rejected connections fail with EPERM, whatever errno the rule names" },
+	[MW_F_GETPEERNAME] = { "prog_getpeername", "cgroup getpeername4/6 programs", "showing a service's address after a forward", "5.8" },
+	[MW_F_SK_MSG] = { "prog_sk_msg", "sk_msg programs", "the local shortcut", "4.17", 0, 1 },
+	[MW_F_SK_SKB] = { "prog_sk_skb", "sk_skb programs", "the local shortcut (one receive queue)", "4.14", 0, 1 },
+	[MW_F_SC_QUEUE] = { "sk_psock_msg_tot_len", "per-socket sk_msg queue length (struct sk_psock.msg_tot_len)", "the local shortcut's memory budget", "6.12", 0, 1 },
 };
+
+/* Whether getsockopt(SO_NETNS_COOKIE) works (no privilege needed). */
+static int mw_probe_so_netns_cookie(void)
+{
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+	int fd, ok;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	ok = getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) == 0;
+	close(fd);
+	return ok;
+}
 
 /* Whether the running kernel's struct `type` has member `member` (its BTF). */
 static int mw_probe_btf_member(const char *type, const char *member)
@@ -120,6 +147,22 @@ static int mw_probe_prog(enum bpf_prog_type type, enum bpf_attach_type attach)
 
 static int mw_probed;
 
+/* MESHWARP_FEATURES_OFF=id,id...: those features count as missing, so that the degraded
+ * paths of older kernels (5.10) can be tested on any kernel. */
+static void mw_features_mask(void)
+{
+	const char *off = getenv("MESHWARP_FEATURES_OFF"), *p;
+	size_t len;
+	int i;
+
+	for (p = off; p && *p; p += len + (p[len] == ',')) {
+		len = strcspn(p, ",");
+		for (i = 0; i < MW_F_NR; i++)
+			if (strlen(mw_features[i].id) == len && !strncmp(p, mw_features[i].id, len))
+				mw_features[i].present = 0;
+	}
+}
+
 const struct mw_feature *mw_features_probe(int *n)
 {
 	mw_probe_errno = 0;
@@ -134,6 +177,7 @@ const struct mw_feature *mw_features_probe(int *n)
 	mw_features[MW_F_COOKIE_CONNECT].present =
 		mw_probe_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT,
 				BPF_FUNC_get_netns_cookie);
+	mw_features[MW_F_SO_NETNS_COOKIE].present = mw_probe_so_netns_cookie();
 	mw_features[MW_F_COOKIE_SOCKOPS].present =
 		mw_probe_helper(BPF_PROG_TYPE_SOCK_OPS, 0, BPF_FUNC_get_netns_cookie);
 	mw_features[MW_F_SK_LOOKUP].present = mw_probe_prog(BPF_PROG_TYPE_SK_LOOKUP, BPF_SK_LOOKUP);
@@ -148,6 +192,7 @@ const struct mw_feature *mw_features_probe(int *n)
 		mw_probe_prog(BPF_PROG_TYPE_SK_SKB, BPF_SK_SKB_STREAM_VERDICT);
 	/* The budget reads it through CO-RE; the BPF side checks the same thing itself. */
 	mw_features[MW_F_SC_QUEUE].present = mw_probe_btf_member("sk_psock", "msg_tot_len");
+	mw_features_mask();
 	mw_probed = 1;
 	*n = MW_F_NR;
 	return mw_features;
@@ -166,6 +211,11 @@ int mw_features_require(void)
 	for (i = 0; i < n; i++) {
 		if (f[i].present)
 			continue;
+		if (f[i].optional && f[i].instead) {
+			pr_warn("kernel lacks %s (Linux %s+): no %s; %s\n", f[i].name, f[i].since,
+				f[i].needed_for, f[i].instead);
+			continue;
+		}
 		if (f[i].optional) {
 			pr_info("kernel lacks %s (Linux %s+): no %s\n", f[i].name, f[i].since,
 				f[i].needed_for);
@@ -185,4 +235,27 @@ int mw_features_shortcut(void)
 		mw_features_probe(&n);
 	return mw_features[MW_F_SK_MSG].present && mw_features[MW_F_SK_SKB].present &&
 	       mw_features[MW_F_SC_QUEUE].present;
+}
+
+int mw_features_netns_inum(void)
+{
+	int n;
+
+	if (!mw_probed)
+		mw_features_probe(&n);
+	if (!mw_features[MW_F_SO_NETNS_COOKIE].present)
+		return 1;
+	/* Without the privilege to load programs the probe says nothing: assume the cookie. */
+	if (mw_probe_errno == EPERM)
+		return 0;
+	return !mw_features[MW_F_COOKIE_SOCKOPS].present;
+}
+
+int mw_features_set_retval(void)
+{
+	int n;
+
+	if (!mw_probed)
+		mw_features_probe(&n);
+	return mw_features[MW_F_SET_RETVAL].present;
 }
