@@ -147,14 +147,18 @@ int mw_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_PARSE_HDR_OPT_CB:
 		mw_track_hdr(skops);
 		break;
-	case BPF_SOCK_OPS_STATE_CB:
-		mw_sc_state(skops);	/* before the tracker closes the record */
+	case BPF_SOCK_OPS_STATE_CB: {
+		__u64 sc_sent = 0, sc_received = 0;
+
+		/* the shortcut's bytes, before the tracker closes the record with them */
+		mw_sc_state(skops, &sc_sent, &sc_received);
 		if (MW_CTX(skops->args[1]) == BPF_TCP_CLOSE)
-			mw_track_close(skops, (__u32)MW_CTX(skops->args[0]));
+			mw_track_close(skops, (__u32)MW_CTX(skops->args[0]), sc_sent, sc_received);
 		else
 			mw_track_state(skops, (__u32)MW_CTX(skops->args[0]),
 				       (__u32)MW_CTX(skops->args[1]));
 		break;
+	}
 	case BPF_SOCK_OPS_TCP_LISTEN_CB:
 		mw_register_listener(skops);
 		break;

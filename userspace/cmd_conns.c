@@ -5,10 +5,12 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <json-c/json.h>
 #include <bpf/bpf.h>
 
@@ -58,6 +60,95 @@ void mw_workload_name(const struct mw_dp *dp, uint64_t netns, char *buf, size_t 
 		snprintf(buf, len, "netns-%llu", (unsigned long long)netns);
 }
 
+/*
+ * The local shortcut's bytes of live connections (docs/shortcut.md): the app's socket of a
+ * redirected connection hands its writes to the sidecar outside TCP, and sk_msg counts them
+ * in mw_scs_v1 under the socket's tuple, not in the record. The record keeps the application's
+ * end (netns, local address and port) but, for a redirected connection, the original
+ * destination instead of the sidecar's address: a record is matched on its local end. Two
+ * redirected sockets of one namespace on the shortcut share a local address and port only
+ * if both are connected to different sidecar ports from one port: then neither is added.
+ */
+struct mw_sc_live {
+	struct mw_tuple t;
+	__u64 sent, received;
+	int dup;
+};
+
+static int mw_sc_live_cmp(const void *a, const void *b)
+{
+	const struct mw_tuple *x = &((const struct mw_sc_live *)a)->t;
+	const struct mw_tuple *y = &((const struct mw_sc_live *)b)->t;
+	int r;
+
+	if (x->netns != y->netns)
+		return x->netns < y->netns ? -1 : 1;
+	r = memcmp(x->saddr, y->saddr, sizeof(x->saddr));
+	if (r)
+		return r;
+	return memcmp(&x->sport, &y->sport, sizeof(x->sport));
+}
+
+/* Every socket on the shortcut, sorted by local end, duplicates marked. *out needs free(). */
+static size_t mw_sc_live_read(const char *pin_dir, struct mw_sc_live **out)
+{
+	struct mw_sc_live *v = NULL, *nv;
+	struct mw_tuple k, next;
+	size_t n = 0, cap = 0, i;
+	char path[PATH_MAX];
+	int fd, first = 1;
+
+	*out = NULL;
+	if (snprintf(path, sizeof(path), "%s/maps/mw_scs_v1", pin_dir) >= (int)sizeof(path))
+		return 0;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;	/* a pin directory without the shortcut */
+	while (bpf_map_get_next_key(fd, first ? NULL : &k, &next) == 0) {
+		struct mw_sc_sock e;
+
+		first = 0;
+		k = next;
+		if (bpf_map_lookup_elem(fd, &k, &e))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv)
+				break;
+			v = nv;
+		}
+		v[n].t = k;
+		v[n].sent = e.sent;
+		v[n].received = e.received;
+		v[n].dup = 0;
+		n++;
+	}
+	close(fd);
+	if (n)
+		qsort(v, n, sizeof(*v), mw_sc_live_cmp);
+	for (i = 1; i < n; i++)
+		if (!mw_sc_live_cmp(&v[i - 1], &v[i]))
+			v[i - 1].dup = v[i].dup = 1;
+	*out = v;
+	return n;
+}
+
+static const struct mw_sc_live *mw_sc_live_find(const struct mw_sc_live *v, size_t n,
+						const struct mw_conn *c)
+{
+	struct mw_sc_live key = {};
+	const struct mw_sc_live *f;
+
+	if (!n || c->role != MW_ROLE_REDIRECTED)
+		return NULL;
+	key.t.netns = c->netns;
+	memcpy(key.t.saddr, c->saddr, sizeof(key.t.saddr));
+	key.t.sport = c->sport;
+	f = bsearch(&key, v, n, sizeof(*v), mw_sc_live_cmp);
+	return f && !f->dup ? f : NULL;
+}
+
 static double mw_now_mono_ns(void)
 {
 	struct timespec ts;
@@ -70,6 +161,8 @@ int mw_cmd_conns(struct mw_opts *o, int argc, char **argv)
 {
 	const char *want_wl = o->workload, *want_dst = o->destination;
 	json_object *arr = NULL;
+	struct mw_sc_live *sc = NULL;
+	size_t n_sc;
 	struct mw_dp dp;
 	uint64_t k, next;
 	int err, first = 1;
@@ -91,6 +184,7 @@ int mw_cmd_conns(struct mw_opts *o, int argc, char **argv)
 		return MW_EXIT_FAIL;
 	}
 
+	n_sc = mw_sc_live_read(o->pin_dir, &sc);
 	now = mw_now_mono_ns();
 	if (o->json)
 		arr = json_object_new_array();
@@ -100,6 +194,8 @@ int mw_cmd_conns(struct mw_opts *o, int argc, char **argv)
 		       "AGE_S");
 	while (bpf_map_get_next_key(dp.conn_fd, first ? NULL : &k, &next) == 0) {
 		char wl[80], src[64], dst[64], cookie[32];
+		const struct mw_sc_live *scl;
+		__u64 sc_sent = 0, sc_received = 0;
 		struct mw_conn cn;
 		double age;
 
@@ -117,6 +213,14 @@ int mw_cmd_conns(struct mw_opts *o, int argc, char **argv)
 		    !(dst[0] == '[' && !strncmp(dst + 1, want_dst, strlen(want_dst))))
 			continue;
 		age = (now - (double)cn.start_ns) / 1e9;
+		/* The record has TCP's bytes until the close adds the shortcut's: add them here. */
+		scl = mw_sc_live_find(sc, n_sc, &cn);
+		if (scl) {
+			sc_sent = scl->sent;
+			sc_received = scl->received;
+			cn.bytes_sent += sc_sent;
+			cn.bytes_received += sc_received;
+		}
 		if (o->json) {
 			json_object *e = json_object_new_object();
 
@@ -131,6 +235,9 @@ int mw_cmd_conns(struct mw_opts *o, int argc, char **argv)
 			json_object_object_add(e, "destination", json_object_new_string(dst));
 			json_object_object_add(e, "sent_bytes", json_object_new_uint64(cn.bytes_sent));
 			json_object_object_add(e, "received_bytes", json_object_new_uint64(cn.bytes_received));
+			json_object_object_add(e, "shortcut_sent_bytes", json_object_new_uint64(sc_sent));
+			json_object_object_add(e, "shortcut_received_bytes",
+					       json_object_new_uint64(sc_received));
 			json_object_object_add(e, "segs_out", json_object_new_uint64(cn.segs_out));
 			json_object_object_add(e, "segs_in", json_object_new_uint64(cn.segs_in));
 			json_object_object_add(e, "srtt_us", json_object_new_int64(cn.srtt_us));
@@ -148,6 +255,7 @@ int mw_cmd_conns(struct mw_opts *o, int argc, char **argv)
 		}
 	}
 	mw_dp_close(&dp);
+	free(sc);
 	if (o->json) {
 		printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY |
 							    JSON_C_TO_STRING_SPACED));

@@ -268,17 +268,16 @@ static __always_inline void mw_sc_passive(struct bpf_sock_ops *skops)
 }
 
 /*
- * STATE_CB, before the connection tracking sees the close: the bytes that took the
- * shortcut go into the destination's totals (the TCP counters the tracker reads never
- * saw them), and the socket's entry goes.
+ * STATE_CB, before the connection tracking sees the close: hands the bytes that took the
+ * shortcut to the caller (the TCP counters the tracker reads never saw them; mw_track_close
+ * adds them to the connection's record, so its close event and the destination's totals
+ * both have them, once), and the socket's entry goes. *sent and *received are left alone
+ * when the socket was not on the shortcut.
  */
-static __always_inline void mw_sc_state(struct bpf_sock_ops *skops)
+static __always_inline void mw_sc_state(struct bpf_sock_ops *skops, __u64 *sent, __u64 *received)
 {
 	struct mw_tuple t = {};
 	struct mw_sc_sock *e;
-	struct mw_conn *c;
-	struct mw_agg *a;
-	__u64 cookie;
 
 	if (MW_CTX(skops->args[1]) != BPF_TCP_CLOSE)
 		return;
@@ -287,18 +286,8 @@ static __always_inline void mw_sc_state(struct bpf_sock_ops *skops)
 	e = bpf_map_lookup_elem(&mw_scs_v1, &t);
 	if (!e)
 		return;
-	if (e->sent || e->received) {
-		cookie = bpf_get_socket_cookie(skops);
-		c = bpf_map_lookup_elem(&mw_conn_v1, &cookie);
-		/* the same condition under which mw_track_close adds the TCP bytes */
-		if (c && c->established_ns && c->role != MW_ROLE_SIDECAR) {
-			a = mw_agg_of(c);
-			if (a) {
-				a->bytes_sent += e->sent;
-				a->bytes_received += e->received;
-			}
-		}
-	}
+	*sent = e->sent;
+	*received = e->received;
 	bpf_map_delete_elem(&mw_scs_v1, &t);
 }
 

@@ -259,7 +259,10 @@ static __always_inline void mw_track_hdr(struct bpf_sock_ops *skops)
 		c->flags |= MW_CONN_F_FIN_IN;
 }
 
-static __always_inline void mw_track_close(struct bpf_sock_ops *skops, __u32 old_state)
+/* The socket closed. sc_sent and sc_received are the bytes it handed over on the local
+ * shortcut (mw_sc_state): the application wrote and read them, TCP never saw them. */
+static __always_inline void mw_track_close(struct bpf_sock_ops *skops, __u32 old_state,
+					   __u64 sc_sent, __u64 sc_received)
 {
 	__u64 cookie = bpf_get_socket_cookie(skops);
 	struct mw_conn_event *e;
@@ -273,6 +276,8 @@ static __always_inline void mw_track_close(struct bpf_sock_ops *skops, __u32 old
 		return;
 	mw_conn_fins(c, old_state, BPF_TCP_CLOSE);
 	mw_conn_sample(c, skops, 0);
+	c->bytes_sent += sc_sent;
+	c->bytes_received += sc_received;
 	c->state = BPF_TCP_CLOSE;
 	end = mw_end_of(skops, old_state);
 
