@@ -66,7 +66,7 @@ static __always_inline struct mw_workload *mw_workload_of(struct bpf_sock_addr *
 {
 	if (ctx->type != SOCK_STREAM || ctx->protocol != IPPROTO_TCP)
 		return NULL;
-	*netns = bpf_get_netns_cookie(ctx);
+	*netns = mw_netns_addr(ctx);
 	return bpf_map_lookup_elem(&mw_wl_v1, netns);
 }
 

@@ -9,6 +9,7 @@
 #include "lib/skops.bpf.h"
 #include "lib/track.bpf.h"
 #include "lib/shortcut.bpf.h"
+#include "lib/compat.bpf.h"
 
 static __always_inline int mw_tuple_from_skops(struct mw_tuple *t, struct bpf_sock_ops *skops,
 					       __u64 netns)
@@ -63,7 +64,7 @@ static __always_inline void mw_adopt(struct bpf_sock_ops *skops)
 
 	if (!sk)
 		return;
-	if (mw_tuple_from_skops(&t, skops, bpf_get_netns_cookie(skops)))
+	if (mw_tuple_from_skops(&t, skops, mw_netns_skops(skops)))
 		return;
 	/* The client's view: its local end is our remote end. */
 	r.netns = t.netns;
@@ -98,7 +99,7 @@ static __always_inline void mw_register_listener(struct bpf_sock_ops *skops)
 	struct mw_sk_lsn *sl;
 	struct bpf_sock *sk;
 	__u32 slot;
-	__u64 netns = bpf_get_netns_cookie(skops);
+	__u64 netns = mw_netns_skops(skops);
 	__u32 family = MW_CTX(skops->family);
 	__be16 port = bpf_htons((__u16)MW_CTX(skops->local_port));
 

@@ -178,6 +178,17 @@ static int mw_setup_inbound(struct mw_dp *dp, struct mw_init *in)
 	return 0;
 }
 
+/* Bytes of text an mw_env_v1 value holds here (less than MW_ENV_TEXT_MAX before 5.11). */
+static size_t mw_env_capacity(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.value_size <= offsetof(struct mw_env, text))
+		return MW_ENV_TEXT_MAX;
+	return info.value_size - offsetof(struct mw_env, text);
+}
+
 /* Keeps the workload's variables beside its table, for routing tables compiled later. */
 static int mw_set_env(struct mw_dp *dp, uint64_t netns)
 {
@@ -190,7 +201,12 @@ static int mw_set_env(struct mw_dp *dp, uint64_t netns)
 		return -ENOMEM;
 	len = strlen(text);
 	v = calloc(1, sizeof(*v));
-	if (!v || len > sizeof(v->text)) {
+	if (v && len > mw_env_capacity(dp->env_fd)) {
+		/* a kernel before 5.11 holds less per workload (loader.c, mw_env_fit) */
+		fprintf(stderr, "APPMESH_*: %zu bytes of configuration, more than the %zu this kernel lets meshwarp keep per workload\n",
+			len, mw_env_capacity(dp->env_fd));
+		err = -E2BIG;
+	} else if (!v || len > sizeof(v->text)) {
 		err = v ? -E2BIG : -ENOMEM;
 	} else {
 		v->len = (__u32)len;

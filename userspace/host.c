@@ -18,16 +18,33 @@
 
 #include "host.h"
 #include "log.h"
+#include "probe.h"
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
 #endif
+
+/* The namespace's inode number, what the programs read where they cannot have its cookie
+ * (bpf/lib/compat.bpf.h, mw_kf_netns_inum). */
+static int mw_netns_inode(uint64_t *id)
+{
+	struct stat st;
+
+	if (stat("/proc/self/ns/net", &st) < 0) {
+		pr_warn("/proc/self/ns/net: %s\n", strerror(errno));
+		return -errno;
+	}
+	*id = (uint64_t)st.st_ino;
+	return 0;
+}
 
 int mw_netns_cookie(uint64_t *cookie)
 {
 	socklen_t len = sizeof(*cookie);
 	int fd, err = 0;
 
+	if (mw_features_netns_inum())
+		return mw_netns_inode(cookie);
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;

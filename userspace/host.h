@@ -7,7 +7,9 @@
 #include <stdint.h>
 #include "config.h"
 
-/* The netns cookie of the calling thread's network namespace (SO_NETNS_COOKIE). */
+/* The calling thread's network namespace as the programs name it: its cookie
+ * (SO_NETNS_COOKIE), or its inode number where the kernel lacks the cookie in sockops or
+ * user space (5.10; mw_features_netns_inum). */
 int mw_netns_cookie(uint64_t *cookie);
 
 /* The namespace's own addresses as host routes (/32, /128), v4 mapped. The caller frees. */

@@ -37,6 +37,7 @@
 #include "maps.bpf.h"
 #include "skops.bpf.h"
 #include "track.bpf.h"
+#include "compat.bpf.h"
 
 /* How a socket sends (mw_sc_sock.state). */
 #define MW_SCS_NEW	0	/* the app's socket, its peer not there yet */
@@ -219,7 +220,7 @@ static __always_inline void mw_sc_active(struct bpf_sock_ops *skops)
 	so = bpf_sk_storage_get(&mw_sko_v1, sk, 0, 0);
 	if (!so || !(so->flags & MW_SKO_F_REDIRECTED))
 		return;
-	netns = bpf_get_netns_cookie(skops);
+	netns = mw_netns_skops(skops);
 	if (!mw_sc_enabled(netns, mw_sc_conf()))
 		return;
 	if (mw_sc_tuple_skops(&t, skops, netns))
@@ -243,7 +244,7 @@ static __always_inline void mw_sc_passive(struct bpf_sock_ops *skops)
 	so = bpf_sk_storage_get(&mw_sko_v1, sk, 0, 0);
 	if (!so || !(so->flags & MW_SKO_F_SIDECAR))
 		return;
-	netns = bpf_get_netns_cookie(skops);
+	netns = mw_netns_skops(skops);
 	if (!mw_sc_enabled(netns, mw_sc_conf()))
 		return;
 	if (mw_sc_tuple_skops(&t, skops, netns))
