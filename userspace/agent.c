@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <json-c/json.h>
 #include <microhttpd.h>
@@ -331,12 +332,19 @@ static int mw_on_event(void *ctx, void *data, size_t size)
 {
 	struct mw_agent *a = ctx;
 	const struct mw_conn_event *e = data;
+	__u64 hop = 0;
 	char wl[80];
 
 	if (!a->log || size < sizeof(*e))
 		return 0;
 	mw_workload_name(&a->dp, e->c.netns, wl, sizeof(wl));
-	mw_render_conn_json(e, wl, &a->names, a->boot_to_realtime_ns, a->log);
+	/* The hop: the app leg's cookie, on its own line and on the sidecar leg joined to it. */
+	if (e->c.role == MW_ROLE_REDIRECTED)
+		hop = e->cookie;
+	else if (e->c.role == MW_ROLE_SIDECAR && a->dp.hop_fd >= 0 &&
+		 !bpf_map_lookup_elem(a->dp.hop_fd, &e->cookie, &hop))
+		bpf_map_delete_elem(a->dp.hop_fd, &e->cookie);
+	mw_render_conn_json_hop(e, wl, &a->names, a->boot_to_realtime_ns, hop, a->log);
 	fflush(a->log);
 	return 0;
 }

@@ -195,7 +195,7 @@ int mw_cmd_conns(struct mw_opts *o, int argc, char **argv)
 	while (bpf_map_get_next_key(dp.conn_fd, first ? NULL : &k, &next) == 0) {
 		char wl[80], src[64], dst[64], cookie[32];
 		const struct mw_sc_live *scl;
-		__u64 sc_sent = 0, sc_received = 0;
+		__u64 sc_sent = 0, sc_received = 0, hop = 0;
 		struct mw_conn cn;
 		double age;
 
@@ -213,6 +213,12 @@ int mw_cmd_conns(struct mw_opts *o, int argc, char **argv)
 		    !(dst[0] == '[' && !strncmp(dst + 1, want_dst, strlen(want_dst))))
 			continue;
 		age = (now - (double)cn.start_ns) / 1e9;
+		/* The app leg's cookie joins the two legs of a sidecar hop (docs/metrics.md). */
+		if (cn.role == MW_ROLE_REDIRECTED)
+			hop = k;
+		else if (cn.role == MW_ROLE_SIDECAR && dp.hop_fd >= 0 &&
+			 bpf_map_lookup_elem(dp.hop_fd, &k, &hop))
+			hop = 0;
 		/* The record has TCP's bytes until the close adds the shortcut's: add them here. */
 		scl = mw_sc_live_find(sc, n_sc, &cn);
 		if (scl) {
@@ -235,6 +241,8 @@ int mw_cmd_conns(struct mw_opts *o, int argc, char **argv)
 			json_object_object_add(e, "destination", json_object_new_string(dst));
 			json_object_object_add(e, "sent_bytes", json_object_new_uint64(cn.bytes_sent));
 			json_object_object_add(e, "received_bytes", json_object_new_uint64(cn.bytes_received));
+			if (hop)
+				json_object_object_add(e, "hop", json_object_new_uint64(hop));
 			json_object_object_add(e, "shortcut_sent_bytes", json_object_new_uint64(sc_sent));
 			json_object_object_add(e, "shortcut_received_bytes",
 					       json_object_new_uint64(sc_received));

@@ -358,6 +358,7 @@ static int mw_open_maps(struct mw_dp *dp)
 	dp->scst_fd = mw_open_pinned_map(dp, "mw_scst_v1");
 	/* Likewise the switches (a pin directory of a meshwarp without them: tracking on). */
 	dp->set_fd = mw_open_pinned_map(dp, "mw_set_v1");
+	dp->hop_fd = mw_open_pinned_map(dp, "mw_hop_v1");
 	return mw_meta_read(dp);
 }
 
@@ -507,7 +508,7 @@ static void mw_dp_init(struct mw_dp *dp)
 	dp->lock_fd = dp->meta_fd = dp->stats_fd = dp->orig_fd = -1;
 	dp->lsn_fd = dp->lsk_fd = dp->conn_fd = dp->agg_fd = dp->events_fd = dp->name_fd = -1;
 	dp->env_fd = -1;
-	dp->sch_fd = dp->scc_fd = dp->scst_fd = dp->set_fd = -1;
+	dp->sch_fd = dp->scc_fd = dp->scst_fd = dp->set_fd = dp->hop_fd = -1;
 	for (i = 0; i < MW_MAP_NR; i++)
 		dp->map_fd[i] = -1;
 }
@@ -822,6 +823,8 @@ void mw_dp_close(struct mw_dp *dp)
 		close(dp->scst_fd);
 	if (dp->set_fd >= 0)
 		close(dp->set_fd);
+	if (dp->hop_fd >= 0)
+		close(dp->hop_fd);
 	if (dp->lock_fd >= 0)
 		close(dp->lock_fd);	/* releases the lock */
 	mw_dp_init(dp);

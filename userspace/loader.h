@@ -42,6 +42,7 @@ struct mw_dp {
 	int scc_fd;			/* mw_scc_v1: shortcut settings (-1: not pinned) */
 	int scst_fd;			/* mw_scst_v1: shortcut events (-1: not pinned) */
 	int set_fd;			/* mw_set_v1: host-wide switches (-1: not pinned) */
+	int hop_fd;			/* mw_hop_v1: joined sidecar legs (-1: not pinned) */
 	struct mw_meta meta;
 };
 

@@ -217,6 +217,34 @@ struct {
 	__type(value, struct mw_settings);
 } mw_set_v1 SEC(".maps") MW_MAP;
 
+/* Hop joining (track.bpf.h). Offers: a redirected connection waiting for its sidecar's
+ * upstream leg, per (namespace, original destination); n > 1 means several wait and none
+ * can be told from the others. BPF-only: sockops writes and reads. */
+struct mw_hop_offer {
+	struct bpf_spin_lock lock;
+	__u32 n;		/* waiting, within the window */
+	__u64 cookie;		/* the app leg's socket cookie when n == 1, else 0 */
+	__u64 ts_ns;		/* the last offer */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MW_MAX_AGG);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mw_agg_key);
+	__type(value, struct mw_hop_offer);
+} mw_hopo_v1 SEC(".maps") MW_MAP;
+
+/* Joined legs: the sidecar leg's cookie -> the app leg's. sockops writes at the sidecar
+ * leg's connect; the agent reads and deletes at its close event, conns reads. LRU: no
+ * agent, no leak. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MW_MAX_HOP);
+	__type(key, __u64);
+	__type(value, __u64);
+} mw_hop_v1 SEC(".maps") MW_MAP;
+
 static __always_inline void mw_stat_inc(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&mw_stats_v1, &idx);

@@ -108,6 +108,70 @@ static __always_inline int mw_tracking_on(void)
 	return !s || !(s->flags & MW_SET_F_NO_TRACKING);
 }
 
+static __always_inline void mw_hop_key(struct mw_agg_key *k, const struct mw_conn *c)
+{
+	k->netns = c->netns;
+	__builtin_memcpy(k->daddr, c->daddr, MW_ADDR_LEN);
+	k->dport = c->dport;
+}
+
+/* The app's redirected connection is up: its sidecar is about to open the upstream leg to
+ * the same destination. A second offer inside the window makes the destination ambiguous
+ * until every waiting one is taken or the window has passed. */
+static __always_inline void mw_hop_offer(const struct mw_conn *c, __u64 cookie)
+{
+	struct mw_hop_offer init = {}, *o;
+	struct mw_agg_key k = {};
+	__u64 now = bpf_ktime_get_ns();
+
+	mw_hop_key(&k, c);
+	o = bpf_map_lookup_elem(&mw_hopo_v1, &k);
+	if (!o) {
+		bpf_map_update_elem(&mw_hopo_v1, &k, &init, BPF_NOEXIST);
+		o = bpf_map_lookup_elem(&mw_hopo_v1, &k);
+		if (!o)
+			return;	/* full: no join for this destination */
+	}
+	bpf_spin_lock(&o->lock);
+	if (o->n && now - o->ts_ns < MW_HOP_WINDOW_NS) {
+		o->n++;
+		o->cookie = 0;
+	} else {
+		o->n = 1;
+		o->cookie = cookie;
+	}
+	o->ts_ns = now;
+	bpf_spin_unlock(&o->lock);
+}
+
+/* The sidecar connects to a destination (c: its record, cookie: its socket): take the
+ * offer, and remember whose leg this is when the offer was unambiguous. */
+static __always_inline void mw_hop_take(const struct mw_conn *c, __u64 cookie)
+{
+	struct mw_agg_key k = {};
+	struct mw_hop_offer *o;
+	__u64 now = bpf_ktime_get_ns(), app = 0;
+
+	mw_hop_key(&k, c);
+	o = bpf_map_lookup_elem(&mw_hopo_v1, &k);
+	if (!o)
+		return;
+	bpf_spin_lock(&o->lock);
+	if (o->n && now - o->ts_ns < MW_HOP_WINDOW_NS) {
+		if (o->n == 1)
+			app = o->cookie;
+		o->n--;
+		if (!o->n)
+			o->cookie = 0;
+	} else {
+		o->n = 0;
+		o->cookie = 0;
+	}
+	bpf_spin_unlock(&o->lock);
+	if (app)
+		bpf_map_update_elem(&mw_hop_v1, &cookie, &app, BPF_ANY);
+}
+
 /* connect() started on a socket connect4/6 saw: open its record. */
 static __always_inline void mw_track_connect(struct bpf_sock_ops *skops)
 {
@@ -139,6 +203,8 @@ static __always_inline void mw_track_connect(struct bpf_sock_ops *skops)
 	}
 	bpf_sock_ops_cb_flags_set(skops, MW_CTX(skops->bpf_sock_ops_cb_flags) |
 				  BPF_SOCK_OPS_STATE_CB_FLAG | BPF_SOCK_OPS_RTT_CB_FLAG);
+	if (c.role == MW_ROLE_SIDECAR)
+		mw_hop_take(&c, cookie);
 }
 
 static __always_inline struct mw_agg *mw_agg_of(const struct mw_conn *c)
@@ -178,6 +244,8 @@ static __always_inline void mw_track_established(struct bpf_sock_ops *skops)
 	mw_conn_sample(c, skops, 0);
 	if (c->role == MW_ROLE_SIDECAR)
 		return;
+	if (c->role == MW_ROLE_REDIRECTED)
+		mw_hop_offer(c, cookie);
 	a = mw_agg_of(c);
 	if (a)
 		a->opened++;

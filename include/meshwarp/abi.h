@@ -402,6 +402,16 @@ struct mw_settings {
 						 * aggregates, no events, nothing in conns
 						 * (records already open finish normally) */
 
+/*
+ * Joining the two legs of a sidecar hop (docs/metrics.md, "Hops"). The app's redirected
+ * connection offers itself when it is established (per namespace and original destination);
+ * the sidecar's own connection to that destination takes the offer when it connects, if it
+ * is the only one waiting and younger than MW_HOP_WINDOW_NS. mw_hop_v1 (LRU hash): the
+ * sidecar leg's socket cookie -> the app leg's socket cookie (the "hop"), for the log and
+ * conns. The offers (mw_hopo_v1) are BPF-only (a spin lock in the value, bpf/lib/maps.bpf.h).
+ */
+#define MW_HOP_WINDOW_NS	1000000000ull	/* 1 s from the app's establishment */
+
 /* Capacities (max_entries). */
 #define MW_MAX_WORKLOADS	4096
 #define MW_MAX_PORTS		(1u << 20)
@@ -414,6 +424,7 @@ struct mw_settings {
 #define MW_MAX_AGG		(1u << 14)
 #define MW_EVENTS_BYTES		(4u << 20)
 #define MW_MAX_SC		(1u << 17)	/* shortcut sockets (two per connection) */
+#define MW_MAX_HOP		(1u << 18)	/* joined sidecar legs (mw_hop_v1, LRU) */
 
 #ifndef __bpf__
 _Static_assert(sizeof(struct mw_meta) == 24, "mw_meta");

@@ -1061,6 +1061,30 @@ static void test_conn_json_v6(void **state)
 	free(line);
 }
 
+/* A joined sidecar leg: "hop" follows "cookie"; hop 0 writes no key. */
+static void test_conn_json_hop(void **state)
+{
+	struct mw_conn_event e = {};
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	e.c.role = MW_ROLE_SIDECAR;
+	e.c.family = AF_INET;
+	e.cookie = 77;
+	e.end_ns = UINT64_C(2000000000);
+	f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	assert_int_equal(mw_render_conn_json_hop(&e, "w", NULL, 0, 4242, f), 0);
+	assert_int_equal(mw_render_conn_json_hop(&e, "w", NULL, 0, 0, f), 0);
+	assert_int_equal(fclose(f), 0);
+	assert_non_null(strstr(buf, "\"cookie\":77,\"hop\":4242}\n"));
+	assert_non_null(strstr(buf, "\"cookie\":77}\n"));
+	assert_null(strstr(strchr(buf, '\n') + 1, "hop"));
+	free(buf);
+}
+
 /* --tracking, MESHWARP_TRACKING and `meshwarp tracking` take exactly these words. */
 static void test_tracking_parse(void **state)
 {
@@ -1094,6 +1118,7 @@ int main(void)
 		cmocka_unit_test(test_conn_json_v4),
 		cmocka_unit_test(test_conn_json_v6),
 		cmocka_unit_test(test_tracking_parse),
+		cmocka_unit_test(test_conn_json_hop),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1082,6 +1082,13 @@ static void jadd(json_object *o, const char *key, json_object *v, int *ret)
 int mw_render_conn_json(const struct mw_conn_event *e, const char *workload,
 			const struct mw_names *names, uint64_t boot_to_realtime_ns, FILE *out)
 {
+	return mw_render_conn_json_hop(e, workload, names, boot_to_realtime_ns, 0, out);
+}
+
+int mw_render_conn_json_hop(const struct mw_conn_event *e, const char *workload,
+			    const struct mw_names *names, uint64_t boot_to_realtime_ns,
+			    uint64_t hop, FILE *out)
+{
 	const struct mw_conn *c = &e->c;
 	char when[sizeof("YYYY-mm-ddTHH:MM:SS.mmmZ") + 16], src[MW_ADDRPORT_LEN];
 	char dst[MW_ADDRPORT_LEN], svc[MW_LABEL_LEN], dur[MW_NUM_LEN];
@@ -1134,6 +1141,8 @@ int mw_render_conn_json(const struct mw_conn_event *e, const char *workload,
 	jadd(o, "min_rtt_us", json_object_new_uint64(c->min_rtt_us), &ret);
 	jadd(o, "retransmits", json_object_new_uint64(c->retransmits), &ret);
 	jadd(o, "cookie", json_object_new_uint64(e->cookie), &ret);
+	if (hop)
+		jadd(o, "hop", json_object_new_uint64(hop), &ret);
 	if (ret)
 		goto cleanup;
 

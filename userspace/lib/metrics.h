@@ -151,6 +151,11 @@ int mw_render_statsd(const struct mw_metric_set *s, const struct mw_metric_set *
  */
 int mw_render_conn_json(const struct mw_conn_event *e, const char *workload,
 			const struct mw_names *names, uint64_t boot_to_realtime_ns, FILE *out);
+/* The same, with "hop":N after "cookie" when hop is not 0: the app leg's socket cookie that
+ * joins the two legs of a sidecar hop (docs/metrics.md). */
+int mw_render_conn_json_hop(const struct mw_conn_event *e, const char *workload,
+			    const struct mw_names *names, uint64_t boot_to_realtime_ns,
+			    uint64_t hop, FILE *out);
 
 /* The tracking switch as written in --tracking, MESHWARP_TRACKING and `meshwarp tracking`:
  * "on"/"1" -> 1, "off"/"0" -> 0, anything else -EINVAL. */
