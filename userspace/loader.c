@@ -183,6 +183,35 @@ int mw_dp_netns_state(const struct mw_dp *dp, uint64_t netns, struct mw_link_sta
 	return mw_link_state_at(strcat(path, "/sk_lookup"), st);
 }
 
+/*
+ * mw_env_v1 keeps 1 MiB per workload, 4 GiB at most over 4096 workloads (not
+ * preallocated). Before 5.11 the kernel charged that whole maximum to the memlock limit
+ * at creation, refusing 4 GiB and more with E2BIG: there the value shrinks until the map
+ * can be created (init checks each workload's variables against what the map holds).
+ */
+static void mw_env_fit(struct bpf_map *map)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = bpf_map__map_flags(map));
+	__u32 size = bpf_map__value_size(map);
+	int fd;
+
+	for (; size >= 64 * 1024; size /= 2) {
+		fd = bpf_map_create(BPF_MAP_TYPE_HASH, NULL, bpf_map__key_size(map), size,
+				    bpf_map__max_entries(map), &opts);
+		if (fd >= 0) {
+			close(fd);
+			break;
+		}
+		if (errno != E2BIG)
+			return;	/* not a size problem: let the load say what it is */
+	}
+	if (size < 64 * 1024 || size == bpf_map__value_size(map))
+		return;
+	pr_info("kernel refuses %u KiB per workload in mw_env_v1: keeping %u KiB of APPMESH_* variables per workload\n",
+		bpf_map__value_size(map) / 1024, size / 1024);
+	bpf_map__set_value_size(map, size);
+}
+
 int mw_dp_attach_netns(struct mw_dp *dp, uint64_t netns, int netns_fd)
 {
 	struct meshwarp_lookup *skel = NULL;
@@ -210,6 +239,7 @@ int mw_dp_attach_netns(struct mw_dp *dp, uint64_t netns, int netns_fd)
 		return err;
 	}
 	skel->rodata->mw_netns = netns;
+	mw_env_fit(skel->maps.mw_env_v1);	/* as pinned (the object declares every map) */
 	bpf_object__for_each_map(map, skel->obj) {
 		const char *name = bpf_map__name(map);
 
@@ -409,6 +439,11 @@ static int mw_load_and_attach(struct mw_dp *dp, const char *cgroup)
 		return err;
 	}
 	skel->rodata->mw_page_size = (__u32)sysconf(_SC_PAGESIZE);
+	/* What the kernel lacks: the verifier prunes the branches that would use it
+	 * (bpf/lib/compat.bpf.h). */
+	skel->rodata->mw_kf_set_retval = (__u32)mw_features_set_retval();
+	skel->rodata->mw_kf_netns_inum = (__u32)mw_features_netns_inum();
+	mw_env_fit(skel->maps.mw_env_v1);
 	/* The shortcut is optional: without sk_msg (or the queue length its budget reads)
 	 * its verdict is not loaded and nothing joins it (MW_SC_C_READY stays clear). */
 	sc_ok = mw_features_shortcut();
