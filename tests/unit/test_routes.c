@@ -422,6 +422,66 @@ static void test_syntax_other(void **state)
 	assert_string_equal(err, "line 1, column 14: invalid utf-8 string");
 }
 
+/* The reader's own edges (userspace/lib/routes_json.c): each refusal, where it points. */
+static void test_syntax_reader(void **state)
+{
+	static const struct {
+		const char *doc, *msg;
+	} bad[] = {
+		{ "{\"version\": \"1\",}", "line 1, column 17: unexpected character" },
+		{ "{version: \"1\"}", "line 1, column 2: quoted object property name expected" },
+		{ "{\"version\": \"1\" \"x\": 1}",
+		  "line 1, column 17: object value separator ',' expected" },
+		{ "{\"version\": \"1\", \"services\": [{} {}]}",
+		  "line 1, column 34: array value separator ',' expected" },
+		{ "{\"version\": tru}", "line 1, column 16: boolean expected" },
+		{ "{\"version\": nul}", "line 1, column 16: null expected" },
+		{ "{\"version\": 01}", "line 1, column 14: object value separator ',' expected" },
+		{ "{\"version\": -x}", "line 1, column 14: number expected" },
+		{ "{\"version\": 1.}", "line 1, column 15: number expected" },
+		{ "{\"version\": 'a'}", "line 1, column 13: strings take double quotes" },
+		{ "{\"version\": \"a\tb\"}", "line 1, column 15: invalid string sequence" },
+		{ "{\"version\": \"a\\qb\"}", "line 1, column 15: invalid string sequence" },
+		{ "{\"version\": \"\\u0000\"}", "line 1, column 14: invalid string sequence" },
+		{ "{\"version\": \"\\udc00\"}", "line 1, column 14: invalid string sequence" },
+		{ "{\"version\": \"\\ud800x\"}", "line 1, column 14: invalid string sequence" },
+		{ "{\"version\": \"\xc0\x80\"}", "line 1, column 14: invalid utf-8 string" },
+		{ "{\"version\": \"\xed\xa0\x80\"}", "line 1, column 14: invalid utf-8 string" },
+		{ "{\"version\": \"ab", "line 1, column 16: unexpected end of data" },
+		{ "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+		  "line 1, column 33: nesting too deep" },
+	};
+	struct mw_routes rt;
+	char err[512];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		assert_int_equal(parse_raw(&rt, bad[i].doc, err, sizeof(err), NULL), -EINVAL);
+		assert_string_equal(err, bad[i].msg);
+	}
+	/* Escapes decode to UTF-8; a pair of surrogates is one character. */
+	assert_int_equal(parse_raw(&rt, "{\"version\": \"a\\u00e9\\ud83d\\ude00\\n\\/\xc3\xa9\"}",
+				   err, sizeof(err), NULL), 0);
+	assert_string_equal(rt.version, "a\xc3\xa9\xf0\x9f\x98\x80\n/\xc3\xa9");
+	mw_routes_free(&rt);
+	/* 31 levels are fine (then "document: not an object"), numbers past int64 are
+	 * out of range as written, a fraction is not an integer. */
+	assert_int_equal(parse_raw(&rt, "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+				   err, sizeof(err), NULL), -EINVAL);
+	assert_string_equal(err, "document: not an object");
+	assert_int_equal(parse_raw(&rt, "{\"version\": \"1\", \"services\": [{\"name\": \"s\", "
+				   "\"ports\": [99999999999999999999]}]}", err, sizeof(err), NULL),
+			 -EINVAL);
+	assert_string_equal(err, "services[0].ports[0]: 99999999999999999999 out of range");
+	assert_int_equal(parse_raw(&rt, "{\"version\": \"1\", \"services\": [{\"name\": \"s\", "
+				   "\"ports\": [-9223372036854775808, 80]}]}", err, sizeof(err), NULL),
+			 -EINVAL);
+	assert_string_equal(err, "services[0].ports[0]: -9223372036854775808 out of range");
+	assert_int_equal(parse_raw(&rt, "{\"version\": \"1\", \"services\": [{\"name\": \"s\", "
+				   "\"ports\": [8e1]}]}", err, sizeof(err), NULL), -EINVAL);
+	assert_string_equal(err, "services[0].ports[0]: not an integer");
+}
+
 static void test_unknown_keys(void **state)
 {
 	expect_error("{'versoin':'1'}", "versoin: unknown key");
@@ -1522,6 +1582,7 @@ int main(void)
 		cmocka_unit_test(test_parse_service_expansion),
 		cmocka_unit_test(test_syntax_line_col),
 		cmocka_unit_test(test_syntax_other),
+		cmocka_unit_test(test_syntax_reader),
 		cmocka_unit_test(test_unknown_keys),
 		cmocka_unit_test(test_semantic_errors),
 		cmocka_unit_test(test_parse_accepts),

@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
 
 #include "routes.h"
+#include "routes_json.h"
 
 #define MW_PORT_MAX		65535u
 #define MW_WEIGHT_MAX		1000000u
@@ -27,9 +27,6 @@
 #define MW_V4_OFF		12
 #define MW_ANY_WORKLOAD		"*"
 #define NONE			UINT32_MAX
-/* Keys per object worth checking for duplicates: ours have at most four, a larger
- * object fails on its unknown keys anyway. */
-#define DUP_KEYS_MAX		16
 
 static const struct {
 	const char *name;
@@ -217,6 +214,7 @@ struct parser {
 	mw_warn_fn warn;
 	void *warn_ctx;
 	uint32_t *svc_by_name;	/* service indices sorted by name */
+	const struct mw_json *j;	/* the document's tree */
 };
 
 static int __attribute__((format(printf, 3, 4)))
@@ -266,90 +264,12 @@ static int syntax_err(struct parser *p, const char *text, size_t off, const char
 	return set_err(p->err, p->errlen, "line %zu, column %zu: %s", line, col, what);
 }
 
-/*
- * json-c keeps the last of two equal keys and accepts single-quoted strings; JSON
- * has neither. One pass over text that json-c has already accepted finds both.
- */
-struct dup_frame {
-	int is_obj;
-	int want_key;
-	size_t n_keys;
-	size_t key_off[DUP_KEYS_MAX], key_len[DUP_KEYS_MAX];
-};
-
-static int check_text(struct parser *p, const char *text, size_t len)
+/* Member `key` of object o: 1 and *v when present (a JSON null too). */
+static int member(struct parser *p, const struct mw_json_node *o, const char *key,
+		  const struct mw_json_node **v)
 {
-	struct dup_frame *st = NULL;
-	size_t i, depth = 0, cap = 0;
-	int ret = 0;
-
-	for (i = 0; i < len; i++) {
-		struct dup_frame *f = depth ? &st[depth - 1] : NULL;
-		char c = text[i];
-		size_t s, k;
-
-		switch (c) {
-		case '{':
-		case '[':
-			if (grow((void **)&st, &cap, depth, sizeof(*st))) {
-				ret = nomem(p);
-				goto cleanup;
-			}
-			st[depth].is_obj = c == '{';
-			st[depth].want_key = c == '{';
-			st[depth].n_keys = 0;
-			depth++;
-			break;
-		case '}':
-		case ']':
-			if (depth)
-				depth--;
-			break;
-		case ',':
-			if (f && f->is_obj)
-				f->want_key = 1;
-			break;
-		case '\'':
-			ret = syntax_err(p, text, i, "strings take double quotes");
-			goto cleanup;
-		case '"':
-			s = ++i;
-			while (i < len && text[i] != '"')
-				i += text[i] == '\\' ? 2 : 1;
-			if (!f || !f->is_obj || !f->want_key)
-				break;
-			f->want_key = 0;
-			for (k = 0; k < f->n_keys && k < DUP_KEYS_MAX; k++) {
-				if (f->key_len[k] == i - s &&
-				    !memcmp(text + f->key_off[k], text + s, i - s)) {
-					char what[128];
-
-					snprintf(what, sizeof(what), "duplicate key \"%.*s\"",
-						 (int)(i - s), text + s);
-					ret = syntax_err(p, text, s - 1, what);
-					goto cleanup;
-				}
-			}
-			if (f->n_keys < DUP_KEYS_MAX) {
-				f->key_off[f->n_keys] = s;
-				f->key_len[f->n_keys] = i - s;
-			}
-			f->n_keys++;
-			break;
-		default:
-			break;
-		}
-	}
-cleanup:
-	free(st);
-	return ret;
-}
-
-/* Member `key` of object o: 1 and *v when present (*v NULL for a JSON null). */
-static int member(struct json_object *o, const char *key, struct json_object **v)
-{
-	*v = NULL;
-	return json_object_object_get_ex(o, key, v);
+	*v = mw_json_get(p->j, o, key);
+	return *v != NULL;
 }
 
 static void path_key(char *buf, size_t len, const char *path, const char *key)
@@ -360,15 +280,14 @@ static void path_key(char *buf, size_t len, const char *path, const char *key)
 		snprintf(buf, len, "%s", key);
 }
 
-static int check_keys(struct parser *p, struct json_object *o, const char *path,
+static int check_keys(struct parser *p, const struct mw_json_node *o, const char *path,
 		      const char *const *keys)
 {
-	struct json_object_iterator it = json_object_iter_begin(o), end = json_object_iter_end(o);
 	char kp[256];
-	size_t k;
+	size_t i, k;
 
-	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
-		const char *name = json_object_iter_peek_name(&it);
+	for (i = 0; i < mw_json_len(o); i++) {
+		const char *name = mw_json_key(p->j, mw_json_at(p->j, o, i));
 
 		for (k = 0; keys[k]; k++)
 			if (!strcmp(keys[k], name))
@@ -381,46 +300,50 @@ static int check_keys(struct parser *p, struct json_object *o, const char *path,
 	return 0;
 }
 
-static int want_object(struct parser *p, struct json_object *v, const char *path)
+static int want_object(struct parser *p, const struct mw_json_node *v, const char *path)
 {
-	if (!json_object_is_type(v, json_type_object))
+	if (!mw_json_is(v, MW_JSON_OBJECT))
 		return fail(p, path, "not an object");
 	return 0;
 }
 
-static int want_array(struct parser *p, struct json_object *v, const char *path)
+static int want_array(struct parser *p, const struct mw_json_node *v, const char *path)
 {
-	if (!json_object_is_type(v, json_type_array))
+	if (!mw_json_is(v, MW_JSON_ARRAY))
 		return fail(p, path, "not an array");
 	return 0;
 }
 
-static int get_str(struct parser *p, struct json_object *v, const char *path, const char **s)
+static int get_str(struct parser *p, const struct mw_json_node *v, const char *path, const char **s)
 {
 	*s = "";
-	if (!json_object_is_type(v, json_type_string))
+	if (!mw_json_is(v, MW_JSON_STRING))
 		return fail(p, path, "not a string");
-	*s = json_object_get_string(v);
+	*s = mw_json_str(p->j, v);
 	return 0;
 }
 
-static int get_int(struct parser *p, struct json_object *v, const char *path, int64_t min,
+static int get_int(struct parser *p, const struct mw_json_node *v, const char *path, int64_t min,
 		   int64_t max, int64_t *out)
 {
+	const char *text;
 	int64_t x;
+	int n;
 
-	if (!json_object_is_type(v, json_type_int))
+	if (!mw_json_is(v, MW_JSON_INT))
 		return fail(p, path, "not an integer");
-	x = json_object_get_int64(v);
-	/* Beyond int64, json-c keeps a uint64 that get_int64 clamps. */
-	if (x < min || x > max || (x == INT64_MAX && max < INT64_MAX))
-		return fail(p, path, "%s out of range", json_object_to_json_string(v));
+	if (mw_json_int(p->j, v, &x)) {
+		text = mw_json_num_text(p->j, v, &n);
+		return fail(p, path, "%.*s out of range", n, text);
+	}
+	if (x < min || x > max)
+		return fail(p, path, "%lld out of range", (long long)x);
 	*out = x;
 	return 0;
 }
 
 /* A name: a string of 1..MW_NAME_LEN-1 bytes. */
-static int get_name(struct parser *p, struct json_object *v, const char *path, char *out)
+static int get_name(struct parser *p, const struct mw_json_node *v, const char *path, char *out)
 {
 	const char *s;
 	size_t n;
@@ -439,12 +362,12 @@ static int get_name(struct parser *p, struct json_object *v, const char *path, c
 }
 
 /* A required member. */
-static int need(struct parser *p, struct json_object *o, const char *path, const char *key,
-		struct json_object **v)
+static int need(struct parser *p, const struct mw_json_node *o, const char *path, const char *key,
+		const struct mw_json_node **v)
 {
 	char kp[256];
 
-	if (member(o, key, v))
+	if (member(p, o, key, v))
 		return 0;
 	path_key(kp, sizeof(kp), path, key);
 	return fail(p, kp, "missing");
@@ -471,7 +394,7 @@ static int cidr_host_bits(const char *s)
 }
 
 /* An address or CIDR block. */
-static int get_cidr(struct parser *p, struct json_object *v, const char *path, struct mw_cidr *c)
+static int get_cidr(struct parser *p, const struct mw_json_node *v, const char *path, struct mw_cidr *c)
 {
 	const char *s;
 	int ret;
@@ -538,11 +461,11 @@ static int cmp_port(const void *a, const void *b)
 static const char *const svc_keys[] = { "name", "addresses", "ports", "versions", NULL };
 static const char *const ver_keys[] = { "name", "weight", "endpoints", NULL };
 
-static int parse_version(struct parser *p, struct json_object *o, const char *svc_path,
+static int parse_version(struct parser *p, const struct mw_json_node *o, const char *svc_path,
 			 size_t vi, struct mw_route_service *s, int *fam)
 {
 	struct mw_route_version *v = &s->versions[vi];
-	struct json_object *m, *e;
+	const struct mw_json_node *m, *e;
 	char path[96], kp[160];
 	const char *str;
 	int64_t w;
@@ -574,11 +497,11 @@ static int parse_version(struct parser *p, struct json_object *o, const char *sv
 	v->weight = (uint32_t)w;
 
 	snprintf(kp, sizeof(kp), "%s.endpoints", path);
-	if (member(o, "endpoints", &m)) {
+	if (member(p, o, "endpoints", &m)) {
 		ret = want_array(p, m, kp);
 		if (ret)
 			return ret;
-		v->n_eps = json_object_array_length(m);
+		v->n_eps = mw_json_len(m);
 		if (v->n_eps) {
 			v->eps = calloc(v->n_eps, sizeof(*v->eps));
 			if (!v->eps)
@@ -588,7 +511,7 @@ static int parse_version(struct parser *p, struct json_object *o, const char *sv
 			char ep_path[192];
 
 			snprintf(ep_path, sizeof(ep_path), "%s[%zu]", kp, k);
-			e = json_object_array_get_idx(m, k);
+			e = mw_json_at(p->j, m, k);
 			ret = get_str(p, e, ep_path, &str);
 			if (ret)
 				return ret;
@@ -605,10 +528,10 @@ static int parse_version(struct parser *p, struct json_object *o, const char *sv
 	return 0;
 }
 
-static int parse_service(struct parser *p, struct json_object *o, size_t si)
+static int parse_service(struct parser *p, const struct mw_json_node *o, size_t si)
 {
 	struct mw_route_service *s = &p->rt->services[si];
-	struct json_object *m, *e;
+	const struct mw_json_node *m, *e;
 	char path[64], kp[128];
 	uint64_t total = 0;
 	size_t k, weighted = 0;
@@ -627,12 +550,12 @@ static int parse_service(struct parser *p, struct json_object *o, size_t si)
 	if (ret)
 		return ret;
 
-	if (member(o, "addresses", &m)) {
+	if (member(p, o, "addresses", &m)) {
 		snprintf(kp, sizeof(kp), "%s.addresses", path);
 		ret = want_array(p, m, kp);
 		if (ret)
 			return ret;
-		s->n_addrs = json_object_array_length(m);
+		s->n_addrs = mw_json_len(m);
 		if (s->n_addrs) {
 			s->addrs = calloc(s->n_addrs, sizeof(*s->addrs));
 			if (!s->addrs)
@@ -640,7 +563,7 @@ static int parse_service(struct parser *p, struct json_object *o, size_t si)
 		}
 		for (k = 0; k < s->n_addrs; k++) {
 			snprintf(kp, sizeof(kp), "%s.addresses[%zu]", path, k);
-			e = json_object_array_get_idx(m, k);
+			e = mw_json_at(p->j, m, k);
 			ret = get_cidr(p, e, kp, &s->addrs[k]);
 			if (ret)
 				return ret;
@@ -651,12 +574,12 @@ static int parse_service(struct parser *p, struct json_object *o, size_t si)
 		}
 	}
 
-	if (member(o, "ports", &m)) {
+	if (member(p, o, "ports", &m)) {
 		snprintf(kp, sizeof(kp), "%s.ports", path);
 		ret = want_array(p, m, kp);
 		if (ret)
 			return ret;
-		s->n_ports = json_object_array_length(m);
+		s->n_ports = mw_json_len(m);
 		if (!s->n_ports)
 			return fail(p, kp, "empty (leave it out for every port)");
 		s->ports = calloc(s->n_ports, sizeof(*s->ports));
@@ -664,7 +587,7 @@ static int parse_service(struct parser *p, struct json_object *o, size_t si)
 			return nomem(p);
 		for (k = 0; k < s->n_ports; k++) {
 			snprintf(kp, sizeof(kp), "%s.ports[%zu]", path, k);
-			e = json_object_array_get_idx(m, k);
+			e = mw_json_at(p->j, m, k);
 			ret = get_int(p, e, kp, 1, MW_PORT_MAX, &port);
 			if (ret)
 				return ret;
@@ -678,19 +601,19 @@ static int parse_service(struct parser *p, struct json_object *o, size_t si)
 		weighted = 0;
 	}
 
-	if (member(o, "versions", &m)) {
+	if (member(p, o, "versions", &m)) {
 		snprintf(kp, sizeof(kp), "%s.versions", path);
 		ret = want_array(p, m, kp);
 		if (ret)
 			return ret;
-		s->n_versions = json_object_array_length(m);
+		s->n_versions = mw_json_len(m);
 		if (s->n_versions) {
 			s->versions = calloc(s->n_versions, sizeof(*s->versions));
 			if (!s->versions)
 				return nomem(p);
 		}
 		for (k = 0; k < s->n_versions; k++) {
-			ret = parse_version(p, json_object_array_get_idx(m, k), path, k, s, &fam);
+			ret = parse_version(p, mw_json_at(p->j, m, k), path, k, s, &fam);
 			if (ret)
 				return ret;
 			total += s->versions[k].weight;
@@ -824,10 +747,10 @@ static const char *const wl_keys[] = { "workload", "rules", NULL };
 static const char *const top_keys[] = { "version", "services", "workloads", NULL };
 
 /* match: fills t's destination and ports; *msvc is the matched service or NULL. */
-static int parse_match(struct parser *p, struct json_object *o, const char *path,
+static int parse_match(struct parser *p, const struct mw_json_node *o, const char *path,
 		       struct mw_route_rule *t, const struct mw_route_service **msvc)
 {
-	struct json_object *dst, *port, *ports, *svc;
+	const struct mw_json_node *dst, *port, *ports, *svc;
 	int has_dst, has_port, has_ports, has_svc, ret;
 	char kp[160];
 	const char *s;
@@ -838,10 +761,10 @@ static int parse_match(struct parser *p, struct json_object *o, const char *path
 	ret = want_object(p, o, path) ?: check_keys(p, o, path, match_keys);
 	if (ret)
 		return ret;
-	has_dst = member(o, "destination", &dst);
-	has_port = member(o, "port", &port);
-	has_ports = member(o, "ports", &ports);
-	has_svc = member(o, "service", &svc);
+	has_dst = member(p, o, "destination", &dst);
+	has_port = member(p, o, "port", &port);
+	has_ports = member(p, o, "ports", &ports);
+	has_svc = member(p, o, "service", &svc);
 	if (has_svc && has_dst)
 		return fail(p, path, "\"service\" and \"destination\" together");
 	if (has_port && has_ports)
@@ -867,13 +790,13 @@ static int parse_match(struct parser *p, struct json_object *o, const char *path
 	}
 	if (has_ports) {
 		snprintf(kp, sizeof(kp), "%s.ports", path);
-		if (json_object_is_type(ports, json_type_int)) {
+		if (mw_json_is(ports, MW_JSON_INT)) {
 			ret = get_int(p, ports, kp, 1, MW_PORT_MAX, &v);
 			if (ret)
 				return ret;
 			t->port_lo = t->port_hi = (uint16_t)v;
-		} else if (json_object_is_type(ports, json_type_string)) {
-			s = json_object_get_string(ports);
+		} else if (mw_json_is(ports, MW_JSON_STRING)) {
+			s = mw_json_str(p->j, ports);
 			if (parse_range(s, &t->port_lo, &t->port_hi))
 				return fail(p, kp, "\"%s\" is not a port or a range lo-hi", s);
 			if (t->port_lo > t->port_hi)
@@ -897,19 +820,18 @@ static int parse_match(struct parser *p, struct json_object *o, const char *path
 	return 0;
 }
 
-static int parse_action(struct parser *p, struct json_object *o, const char *path,
+static int parse_action(struct parser *p, const struct mw_json_node *o, const char *path,
 			struct mw_route_rule *t)
 {
-	struct json_object_iterator it;
-	struct json_object *v;
+	const struct mw_json_node *v;
 	const char *name, *s;
 	char kp[160];
 	int64_t port;
 	size_t k;
 	int ret;
 
-	if (json_object_is_type(o, json_type_string)) {
-		s = json_object_get_string(o);
+	if (mw_json_is(o, MW_JSON_STRING)) {
+		s = mw_json_str(p->j, o);
 		if (!strcmp(s, "bypass")) {
 			t->action = MW_RA_BYPASS;
 			return 0;
@@ -921,23 +843,22 @@ static int parse_action(struct parser *p, struct json_object *o, const char *pat
 		return fail(p, path, "\"%s\" is not an action (\"bypass\", \"sidecar\", or one of "
 			    "{\"sidecar\": port}, {\"reject\": errno}, {\"forward\": service})", s);
 	}
-	if (!json_object_is_type(o, json_type_object))
+	if (!mw_json_is(o, MW_JSON_OBJECT))
 		return fail(p, path, "not a string or an object");
 	ret = check_keys(p, o, path, action_keys);
 	if (ret)
 		return ret;
-	if (json_object_object_length(o) != 1)
-		return fail(p, path, "%d actions, one needed", json_object_object_length(o));
+	if (mw_json_len(o) != 1)
+		return fail(p, path, "%zu actions, one needed", mw_json_len(o));
 
-	it = json_object_iter_begin(o);
-	name = json_object_iter_peek_name(&it);
-	v = json_object_iter_peek_value(&it);
+	v = mw_json_at(p->j, o, 0);
+	name = mw_json_key(p->j, v);
 	path_key(kp, sizeof(kp), path, name);
 	if (!strcmp(name, "sidecar")) {
 		t->action = MW_RA_SIDECAR;
-		if (json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v))
+		if (mw_json_is(v, MW_JSON_BOOL) && v->flag)
 			return 0;
-		if (!json_object_is_type(v, json_type_int))
+		if (!mw_json_is(v, MW_JSON_INT))
 			return fail(p, kp, "true or a port");
 		ret = get_int(p, v, kp, 1, MW_PORT_MAX, &port);
 		if (ret)
@@ -945,7 +866,7 @@ static int parse_action(struct parser *p, struct json_object *o, const char *pat
 		t->sidecar_port = (uint16_t)port;
 	} else if (!strcmp(name, "bypass")) {
 		t->action = MW_RA_BYPASS;
-		if (!json_object_is_type(v, json_type_boolean) || !json_object_get_boolean(v))
+		if (!mw_json_is(v, MW_JSON_BOOL) || !v->flag)
 			return fail(p, kp, "true only");
 	} else if (!strcmp(name, "reject")) {
 		t->action = MW_RA_REJECT;
@@ -984,12 +905,12 @@ static int add_rule(struct parser *p, struct mw_route_workload *wl, size_t *cap,
 	return 0;
 }
 
-static int parse_rule(struct parser *p, struct json_object *o, size_t wi, size_t ri,
+static int parse_rule(struct parser *p, const struct mw_json_node *o, size_t wi, size_t ri,
 		      struct mw_route_workload *wl, size_t *cap)
 {
 	const struct mw_route_service *msvc, *fsvc;
 	struct mw_route_rule t = { .port_hi = MW_PORT_MAX };
-	struct json_object *m;
+	const struct mw_json_node *m;
 	char kp[160];
 	size_t a, k, run;
 	int ret, mfam, sfam;
@@ -1054,10 +975,10 @@ static int parse_rule(struct parser *p, struct json_object *o, size_t wi, size_t
 	return 0;
 }
 
-static int parse_workload(struct parser *p, struct json_object *o, size_t wi)
+static int parse_workload(struct parser *p, const struct mw_json_node *o, size_t wi)
 {
 	struct mw_route_workload *wl = &p->rt->workloads[wi];
-	struct json_object *m;
+	const struct mw_json_node *m;
 	char path[64], kp[96];
 	size_t j, n, cap = 0;
 	int ret;
@@ -1080,9 +1001,16 @@ static int parse_workload(struct parser *p, struct json_object *o, size_t wi)
 	ret = want_array(p, m, kp);
 	if (ret)
 		return ret;
-	n = json_object_array_length(m);
+	n = mw_json_len(m);
+	/* One rule per element unless a service expands: no copies while growing. */
+	if (n) {
+		wl->rules = mw_calloc_large(n, sizeof(*wl->rules));
+		if (!wl->rules)
+			return nomem(p);
+		cap = n;
+	}
 	for (j = 0; j < n; j++) {
-		ret = parse_rule(p, json_object_array_get_idx(m, j), wi, j, wl, &cap);
+		ret = parse_rule(p, mw_json_at(p->j, m, j), wi, j, wl, &cap);
 		if (ret)
 			return ret;
 	}
@@ -1301,16 +1229,16 @@ cleanup:
 	return ret;
 }
 
-static int parse_doc(struct parser *p, struct json_object *root)
+static int parse_doc(struct parser *p, const struct mw_json_node *root)
 {
 	struct mw_routes *rt = p->rt;
-	struct json_object *m;
+	const struct mw_json_node *m;
 	uint32_t *wl_by_name = NULL;
 	size_t i, dup, orig;
 	const char *s;
 	int ret;
 
-	if (!json_object_is_type(root, json_type_object))
+	if (!mw_json_is(root, MW_JSON_OBJECT))
 		return fail(p, "document", "not an object");
 	ret = check_keys(p, root, "", top_keys);
 	if (ret)
@@ -1324,11 +1252,11 @@ static int parse_doc(struct parser *p, struct json_object *root)
 		return fail(p, "version", "longer than %zu characters", MW_VERSION_MAX);
 	strcpy(rt->version, s);
 
-	if (member(root, "services", &m)) {
+	if (member(p, root, "services", &m)) {
 		ret = want_array(p, m, "services");
 		if (ret)
 			return ret;
-		rt->n_services = json_object_array_length(m);
+		rt->n_services = mw_json_len(m);
 		if (rt->n_services >= NONE)
 			return fail(p, "services", "too many");
 		if (rt->n_services) {
@@ -1337,7 +1265,7 @@ static int parse_doc(struct parser *p, struct json_object *root)
 				return nomem(p);
 		}
 		for (i = 0; i < rt->n_services; i++) {
-			ret = parse_service(p, json_object_array_get_idx(m, i), i);
+			ret = parse_service(p, mw_json_at(p->j, m, i), i);
 			if (ret)
 				return ret;
 		}
@@ -1354,18 +1282,18 @@ static int parse_doc(struct parser *p, struct json_object *root)
 			    orig);
 	}
 
-	if (member(root, "workloads", &m)) {
+	if (member(p, root, "workloads", &m)) {
 		ret = want_array(p, m, "workloads");
 		if (ret)
 			return ret;
-		rt->n_workloads = json_object_array_length(m);
+		rt->n_workloads = mw_json_len(m);
 		if (rt->n_workloads) {
 			rt->workloads = calloc(rt->n_workloads, sizeof(*rt->workloads));
 			if (!rt->workloads)
 				return nomem(p);
 		}
 		for (i = 0; i < rt->n_workloads; i++) {
-			ret = parse_workload(p, json_object_array_get_idx(m, i), i);
+			ret = parse_workload(p, mw_json_at(p->j, m, i), i);
 			if (ret)
 				return ret;
 		}
@@ -1399,9 +1327,9 @@ int mw_routes_parse(struct mw_routes *rt, const char *json, size_t len, char *er
 {
 	struct parser p = { .rt = rt, .err = err, .errlen = errlen, .warn = warn,
 			    .warn_ctx = warn_ctx };
-	struct json_tokener *tok;
-	struct json_object *root = NULL;
-	enum json_tokener_error jerr;
+	struct mw_json doc;
+	const char *what;
+	size_t off;
 	int ret;
 
 	memset(rt, 0, sizeof(*rt));
@@ -1409,25 +1337,16 @@ int mw_routes_parse(struct mw_routes *rt, const char *json, size_t len, char *er
 		err[0] = '\0';
 	if (len > INT32_MAX)
 		return set_err(err, errlen, "document too large");
-	tok = json_tokener_new();
-	if (!tok)
-		return nomem(&p);
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	root = json_tokener_parse_ex(tok, json, (int)len);
-	jerr = json_tokener_get_error(tok);
-	if (jerr == json_tokener_continue) {
-		ret = syntax_err(&p, json, len, "unexpected end of data");
-		goto cleanup;
+	ret = mw_json_parse(&doc, json, len, &off, &what);
+	if (ret == -EINVAL)
+		ret = syntax_err(&p, json, off, what);
+	else if (ret)
+		ret = nomem(&p);
+	if (!ret) {
+		p.j = &doc;
+		ret = parse_doc(&p, mw_json_root(&doc));
 	}
-	if (jerr != json_tokener_success) {
-		ret = syntax_err(&p, json, json_tokener_get_parse_end(tok),
-				 json_tokener_error_desc(jerr));
-		goto cleanup;
-	}
-	ret = check_text(&p, json, len) ?: parse_doc(&p, root);
-cleanup:
-	json_object_put(root);
-	json_tokener_free(tok);
+	mw_json_free(&doc);
 	free(p.svc_by_name);
 	if (ret)
 		mw_routes_free(rt);
@@ -1683,7 +1602,7 @@ static int compile_cidrs(struct compiler *c, uint64_t netns, struct mw_table *t)
 		if (ret)
 			break;
 	}
-	lists = calloc(c->n_nodes ? c->n_nodes : 1, sizeof(*lists));
+	lists = mw_calloc_large(c->n_nodes ? c->n_nodes : 1, sizeof(*lists));
 	if (!lists)
 		goto nomem;
 	for (i = 0; i < c->n_nodes; i++) {
@@ -1704,7 +1623,7 @@ static int compile_cidrs(struct compiler *c, uint64_t netns, struct mw_table *t)
 	}
 
 	if (n_out) {
-		t->cidrs = calloc(n_out, sizeof(*t->cidrs));
+		t->cidrs = mw_calloc_large(n_out, sizeof(*t->cidrs));
 		if (!t->cidrs)
 			goto nomem;
 	}
