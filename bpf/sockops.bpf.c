@@ -166,6 +166,7 @@ int mw_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
 		mw_adopt(skops);
 		mw_sc_passive(skops);
+		mw_track_inbound(skops);
 		break;
 	default:
 		break;

@@ -23,6 +23,7 @@ static const char *const mw_role_names[] = {
 	[MW_ROLE_DIRECT] = "direct",
 	[MW_ROLE_REDIRECTED] = "redirected",
 	[MW_ROLE_SIDECAR] = "sidecar",
+	[MW_ROLE_INBOUND] = "inbound",
 };
 
 static const char *const mw_tcp_states[] = {
@@ -234,7 +235,7 @@ int mw_cmd_conns(struct mw_opts *o, int argc, char **argv)
 			json_object_object_add(e, "workload", json_object_new_string(wl));
 			json_object_object_add(e, "netns", json_object_new_uint64(cn.netns));
 			json_object_object_add(e, "role", json_object_new_string(
-				cn.role < 3 ? mw_role_names[cn.role] : "?"));
+				cn.role <= MW_ROLE_INBOUND ? mw_role_names[cn.role] : "?"));
 			json_object_object_add(e, "state", json_object_new_string(
 				cn.state < 12 && mw_tcp_states[cn.state] ? mw_tcp_states[cn.state] : "?"));
 			json_object_object_add(e, "local", json_object_new_string(src));
@@ -255,7 +256,7 @@ int mw_cmd_conns(struct mw_opts *o, int argc, char **argv)
 			json_object_array_add(arr, e);
 		} else {
 			printf("%-16s %-10s %-10s %-24s %-24s %10llu %10llu %8u %8u %5u %8.1f\n", wl,
-			       cn.role < 3 ? mw_role_names[cn.role] : "?",
+			       cn.role <= MW_ROLE_INBOUND ? mw_role_names[cn.role] : "?",
 			       cn.state < 12 && mw_tcp_states[cn.state] ? mw_tcp_states[cn.state] : "?",
 			       src, dst, (unsigned long long)cn.bytes_sent,
 			       (unsigned long long)cn.bytes_received, cn.srtt_us, cn.min_rtt_us,

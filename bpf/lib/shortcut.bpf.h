@@ -282,7 +282,7 @@ static __always_inline void mw_sc_state(struct bpf_sock_ops *skops, __u64 *sent,
 
 	if (MW_CTX(skops->args[1]) != BPF_TCP_CLOSE)
 		return;
-	if (mw_sc_tuple_skops(&t, skops, bpf_get_netns_cookie(skops)))
+	if (mw_sc_tuple_skops(&t, skops, mw_netns_skops(skops)))
 		return;
 	e = bpf_map_lookup_elem(&mw_scs_v1, &t);
 	if (!e)

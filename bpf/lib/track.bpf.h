@@ -9,14 +9,45 @@
 #include <bpf/bpf_core_read.h>
 #include "maps.bpf.h"
 #include "skops.bpf.h"
+#include "compat.bpf.h"
 
 #define MW_ECONNREFUSED	111
 #define MW_ETIMEDOUT	110
 
-/* Only the field we read; CO-RE finds it in the running kernel's struct sock. */
+/* Only the fields we read; CO-RE finds them in the running kernel's struct sock. */
 struct sock___mw {
 	int sk_err;
 } __attribute__((preserve_access_index));
+
+struct sock___mwuid {
+	struct {
+		__u32 val;
+	} sk_uid;		/* kuid_t: the creator's fsuid */
+} __attribute__((preserve_access_index));
+
+/*
+ * Whether a socket connect4/6 left alone (no rule flag) belongs to the sidecar: its owner is
+ * the workload's ignored UID. connect4/6 decide "local destination" before the UID, so the
+ * sidecar's connection to the app on loopback (the inbound hop's second leg) would otherwise
+ * count as a connection the workload opened. The socket's sk_uid is its creator's fsuid,
+ * where connect4/6 compare the caller's UID: the same for a sidecar process. GID-only
+ * workloads are not told apart here.
+ */
+static __always_inline int mw_sk_is_sidecar(struct bpf_sock *sk, __u64 netns)
+{
+	struct mw_workload *wl = bpf_map_lookup_elem(&mw_wl_v1, &netns);
+	struct sock___mwuid *s;
+	__u32 uid = 0;
+
+	if (!wl || !(wl->flags & MW_WL_F_HAS_UID))
+		return 0;
+	s = (void *)bpf_skc_to_tcp_sock(sk);
+	if (!s || !bpf_core_field_exists(s->sk_uid))
+		return 0;
+	if (bpf_core_read(&uid, sizeof(uid), &s->sk_uid.val))
+		return 0;
+	return uid == wl->ignore_uid;
+}
 
 /* Bucket of a value in microseconds: 0 for v <= 1, i for 2^(i-1) < v <= 2^i. */
 static __always_inline __u32 mw_hist_bucket(__u64 v)
@@ -49,7 +80,8 @@ static __always_inline void mw_conn_sample(struct mw_conn *c, struct bpf_sock_op
 	__u64 rcvd = MW_CTX(skops->bytes_received);
 	__u32 srtt = MW_CTX(skops->srtt_us) >> 3;	/* the kernel keeps srtt << 3 */
 
-	if (c->established_ns && acked)
+	/* The active side's bytes_acked counts its SYN; the passive side's does not. */
+	if (c->established_ns && c->role != MW_ROLE_INBOUND && acked)
 		acked--;
 	if ((c->flags & MW_CONN_F_FIN_ACKED) && acked)
 		acked--;
@@ -191,6 +223,9 @@ static __always_inline void mw_track_connect(struct bpf_sock_ops *skops)
 	c.start_ns = bpf_ktime_get_ns();
 	c.role = (so->flags & MW_SKO_F_OWN) ? MW_ROLE_SIDECAR :
 		 (so->flags & MW_SKO_F_REDIRECTED) ? MW_ROLE_REDIRECTED : MW_ROLE_DIRECT;
+	if (c.role == MW_ROLE_DIRECT && !(so->flags & MW_SKO_F_FORWARDED) &&
+	    mw_sk_is_sidecar(sk, so->netns))
+		c.role = MW_ROLE_SIDECAR;
 	c.state = BPF_TCP_SYN_SENT;
 	c.family = (__u16)mw_skops_addrs(skops, l, r);
 	mw_addr_copy(c.saddr, l);
@@ -205,6 +240,43 @@ static __always_inline void mw_track_connect(struct bpf_sock_ops *skops)
 				  BPF_SOCK_OPS_STATE_CB_FLAG | BPF_SOCK_OPS_RTT_CB_FLAG);
 	if (c.role == MW_ROLE_SIDECAR)
 		mw_hop_take(&c, cookie);
+}
+
+/*
+ * PASSIVE_ESTABLISHED: a connection the sidecar's ingress listener accepted for its workload
+ * (sk_lookup steered it there; mw_lsk_v1's mark is cloned from the listener). Opened
+ * established, followed to its close like the others, for conns and the log.
+ */
+static __always_inline void mw_track_inbound(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct mw_conn c = {};
+	struct mw_sk_lsn *sl;
+	__u32 l[4], r[4];
+	__u64 cookie;
+
+	if (!sk || !mw_tracking_on())
+		return;
+	sl = bpf_sk_storage_get(&mw_lsk_v1, sk, 0, 0);
+	if (!sl || !(sl->flags & MW_SKL_F_INGRESS))
+		return;
+	cookie = bpf_get_socket_cookie(skops);
+	c.netns = mw_netns_skops(skops);
+	c.start_ns = c.established_ns = bpf_ktime_get_ns();
+	c.role = MW_ROLE_INBOUND;
+	c.state = BPF_TCP_ESTABLISHED;
+	c.family = (__u16)mw_skops_addrs(skops, l, r);
+	mw_addr_copy(c.saddr, r);
+	c.sport = bpf_htons((__u16)bpf_ntohl(MW_CTX(skops->remote_port)));
+	mw_addr_copy(c.daddr, l);
+	c.dport = bpf_htons((__u16)MW_CTX(skops->local_port));
+	mw_conn_sample(&c, skops, 0);
+	if (bpf_map_update_elem(&mw_conn_v1, &cookie, &c, BPF_ANY)) {
+		mw_stat_inc(MW_S_CONN_FULL);
+		return;
+	}
+	bpf_sock_ops_cb_flags_set(skops, MW_CTX(skops->bpf_sock_ops_cb_flags) |
+				  BPF_SOCK_OPS_STATE_CB_FLAG | BPF_SOCK_OPS_RTT_CB_FLAG);
 }
 
 static __always_inline struct mw_agg *mw_agg_of(const struct mw_conn *c)
@@ -349,7 +421,10 @@ static __always_inline void mw_track_close(struct bpf_sock_ops *skops, __u32 old
 	c->state = BPF_TCP_CLOSE;
 	end = mw_end_of(skops, old_state);
 
-	a = (c->role != MW_ROLE_SIDECAR || !c->established_ns) ? mw_agg_of(c) : NULL;
+	/* The sidecar's legs count only their connect failures; inbound connections are the
+	 * client's outbound ones (counted there when it is enrolled), not aggregated twice. */
+	a = c->role == MW_ROLE_INBOUND ? NULL :
+	    (c->role != MW_ROLE_SIDECAR || !c->established_ns) ? mw_agg_of(c) : NULL;
 	if (a) {
 		a->ends[end & (MW_END_MAX - 1)]++;
 		if (c->established_ns) {

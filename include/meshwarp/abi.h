@@ -221,6 +221,10 @@ struct mw_origdst {
 #define MW_ROLE_DIRECT		0	/* the app's connection, not redirected */
 #define MW_ROLE_REDIRECTED	1	/* the app's connection, through the sidecar */
 #define MW_ROLE_SIDECAR		2	/* the sidecar's own (ignored UID/GID) */
+#define MW_ROLE_INBOUND		3	/* accepted by the sidecar's ingress listener for the
+					 * workload: saddr the client, daddr what it dialled
+					 * (the workload's address and app port); bytes as the
+					 * workload sent and received them. Not aggregated. */
 
 #define MW_END_NORMAL		0	/* FIN handshake */
 #define MW_END_RESET		1	/* aborted after establishment (RST either way) */

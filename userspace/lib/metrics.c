@@ -1047,6 +1047,7 @@ static const char *const role_names[] = {
 	[MW_ROLE_DIRECT] = "direct",
 	[MW_ROLE_REDIRECTED] = "redirected",
 	[MW_ROLE_SIDECAR] = "sidecar",
+	[MW_ROLE_INBOUND] = "inbound",
 };
 
 static const char *const end_names[MW_END_MAX] = {
