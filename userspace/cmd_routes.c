@@ -52,16 +52,20 @@ enum mw_span {
 	MW_SP_BARRIER,
 	MW_SP_WALK,
 	MW_SP_DELETE,
+	MW_SP_RECORDS,
 	MW_SP_NR,
 };
 
 static const char *const mw_span_names[MW_SP_NR] = {
 	"read", "parse+validate", "compile", "stage", "apply", "record",
 	"apply.write", "apply.switch", "apply.barrier", "apply.find-old", "apply.delete",
+	"apply.records",
 };
 
 struct mw_timing {
 	double ms[MW_SP_NR];
+	double cpu_ms[MW_SP_NR];	/* CPU time (user and system) of the top-level phases */
+	double cpu;		/* CPU time from the read to the record */
 	struct mw_store inner;
 };
 
@@ -74,6 +78,35 @@ static double mw_now_ms(void)
 }
 
 static struct mw_timing mw_times;
+
+static double mw_cpu_ms(void);
+
+struct mw_span_start {
+	double wall, cpu;
+};
+
+static struct mw_span_start mw_span_begin(void)
+{
+	struct mw_span_start st;
+
+	st.wall = mw_now_ms();
+	st.cpu = mw_cpu_ms();
+	return st;
+}
+
+static void mw_span_end(enum mw_span sp, struct mw_span_start st)
+{
+	mw_times.ms[sp] = mw_now_ms() - st.wall;
+	mw_times.cpu_ms[sp] = mw_cpu_ms() - st.cpu;
+}
+
+static double mw_cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
 
 static int mw_timed_update(void *ctx, enum mw_map_id map, const void *key, const void *val)
 {
@@ -116,40 +149,110 @@ static int mw_timed_barrier(void *ctx)
 	return ret;
 }
 
-static const struct mw_store_ops mw_timed_ops = {
-	.update = mw_timed_update,
-	.lookup = mw_timed_lookup,
-	.remove = mw_timed_remove,
-	.next_key = mw_timed_next_key,
-	.barrier = mw_timed_barrier,
-};
+static int mw_timed_update_batch(void *ctx, enum mw_map_id map, const void *keys,
+				 const void *vals, size_t n)
+{
+	double t0 = mw_now_ms();
+	int ret = mw_times.inner.ops->update_batch(mw_times.inner.ctx, map, keys, vals, n);
 
-/* s becomes a store that times the operations of the one it had. */
+	mw_times.ms[MW_SP_WRITE] += mw_now_ms() - t0;
+	return ret;
+}
+
+static int mw_timed_remove_batch(void *ctx, enum mw_map_id map, const void *keys, size_t n)
+{
+	double t0 = mw_now_ms();
+	int ret = mw_times.inner.ops->remove_batch(mw_times.inner.ctx, map, keys, n);
+
+	mw_times.ms[MW_SP_DELETE] += mw_now_ms() - t0;
+	return ret;
+}
+
+static int mw_timed_keys_record(void *ctx, uint64_t netns, const struct mw_table *t)
+{
+	double t0 = mw_now_ms();
+	int ret = mw_times.inner.ops->keys_record(mw_times.inner.ctx, netns, t);
+
+	mw_times.ms[MW_SP_RECORDS] += mw_now_ms() - t0;
+	return ret;
+}
+
+static int mw_timed_keys_recorded(void *ctx, uint64_t netns, uint32_t gen,
+				  struct mw_gen_keys *out)
+{
+	double t0 = mw_now_ms();
+	int ret = mw_times.inner.ops->keys_recorded(mw_times.inner.ctx, netns, gen, out);
+
+	mw_times.ms[MW_SP_RECORDS] += mw_now_ms() - t0;
+	return ret;
+}
+
+static int mw_timed_keys_gens(void *ctx, uint64_t netns, uint32_t *gens, size_t max, size_t *n)
+{
+	double t0 = mw_now_ms();
+	int ret = mw_times.inner.ops->keys_gens(mw_times.inner.ctx, netns, gens, max, n);
+
+	mw_times.ms[MW_SP_RECORDS] += mw_now_ms() - t0;
+	return ret;
+}
+
+static int mw_timed_keys_forget(void *ctx, uint64_t netns, uint32_t gen)
+{
+	double t0 = mw_now_ms();
+	int ret = mw_times.inner.ops->keys_forget(mw_times.inner.ctx, netns, gen);
+
+	mw_times.ms[MW_SP_RECORDS] += mw_now_ms() - t0;
+	return ret;
+}
+
+/* s becomes a store that times the operations of the one it had (and has the same
+ * optional ones). */
 static void mw_store_timed(struct mw_store *s)
 {
+	static struct mw_store_ops ops;
+	const struct mw_store_ops *in = s->ops;
+
 	mw_times.inner = *s;
-	s->ops = &mw_timed_ops;
+	ops = (struct mw_store_ops){
+		.update = mw_timed_update,
+		.lookup = mw_timed_lookup,
+		.remove = mw_timed_remove,
+		.next_key = mw_timed_next_key,
+		.barrier = mw_timed_barrier,
+		.update_batch = in->update_batch ? mw_timed_update_batch : NULL,
+		.remove_batch = in->remove_batch ? mw_timed_remove_batch : NULL,
+		.keys_record = in->keys_record ? mw_timed_keys_record : NULL,
+		.keys_recorded = in->keys_recorded ? mw_timed_keys_recorded : NULL,
+		.keys_gens = in->keys_gens ? mw_timed_keys_gens : NULL,
+		.keys_forget = in->keys_forget ? mw_timed_keys_forget : NULL,
+	};
+	s->ops = &ops;
 	s->ctx = NULL;
 }
 
 static void mw_times_print(void)
 {
-	char line[512];
+	char line[1024];
 	size_t i, n = 0;
 	double total = 0;
 
 	for (i = 0; i <= MW_SP_SAVE; i++)
 		total += mw_times.ms[i];
-	n = (size_t)snprintf(line, sizeof(line), "total %.1f, ", total);
-	for (i = 0; i < MW_SP_NR; i++)
+	n = (size_t)snprintf(line, sizeof(line), "total %.1f, cpu %.1f, ", total, mw_times.cpu);
+	for (i = 0; i < MW_SP_NR && n < sizeof(line); i++) {
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s %.1f", i ? ", " : "",
 				      mw_span_names[i], mw_times.ms[i]);
+		if (i <= MW_SP_SAVE && n < sizeof(line))
+			n += (size_t)snprintf(line + n, sizeof(line) - n, " (cpu %.1f)",
+					      mw_times.cpu_ms[i]);
+	}
 	pr_debug("routes apply times (ms): %s\n", line);
 }
 
 static int mw_read_file(const char *path, char **out, size_t *len)
 {
 	size_t cap = 1 << 16, n = 0;
+	struct stat st;
 	char *buf, *nb;
 	ssize_t r;
 	int fd, err = 0;
@@ -157,6 +260,10 @@ static int mw_read_file(const char *path, char **out, size_t *len)
 	fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
 	if (fd < 0)
 		return -errno;
+	/* A regular file is read at once; a pipe grows the buffer. */
+	if (!fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_size > 0 &&
+	    (size_t)st.st_size < MW_ROUTES_MAX_BYTES)
+		cap = (size_t)st.st_size + 1;
 	buf = malloc(cap + 1);
 	while (buf && (r = read(fd, buf + n, cap - n)) > 0) {
 		n += (size_t)r;
@@ -507,15 +614,17 @@ int mw_routes_apply_text(struct mw_opts *o, const char *text, size_t len, const 
 	struct mw_store s;
 	struct mw_dp dp;
 	size_t n = 0, i;
-	double t0;
+	struct mw_span_start st;
 	int err;
 
 	/* The read (mw_routes_apply_file) is this apply's; the agent's applies have none. */
 	for (i = MW_SP_PARSE; i < MW_SP_NR; i++)
 		mw_times.ms[i] = 0;
-	t0 = mw_now_ms();
+	if (!mw_times.ms[MW_SP_READ])
+		mw_times.cpu = mw_cpu_ms();
+	st = mw_span_begin();
 	err = mw_routes_parse(&rt, text, len, err_msg, sizeof(err_msg), mw_print_warning, NULL);
-	mw_times.ms[MW_SP_PARSE] = mw_now_ms() - t0;
+	mw_span_end(MW_SP_PARSE, st);
 	if (err) {
 		pr_warn("%s: %s\n", origin, err_msg);
 		return err;
@@ -528,26 +637,28 @@ int mw_routes_apply_text(struct mw_opts *o, const char *text, size_t len, const 
 	}
 	mw_dp_store(&dp, &s);
 	mw_store_timed(&s);
-	t0 = mw_now_ms();
+	st = mw_span_begin();
 	err = mw_plan(&dp, &rt, &p, &n);
-	mw_times.ms[MW_SP_PLAN] = mw_now_ms() - t0;
-	t0 = mw_now_ms();
+	mw_span_end(MW_SP_PLAN, st);
+	st = mw_span_begin();
 	if (!err)
 		err = mw_stage_applied(o, text, len);
-	mw_times.ms[MW_SP_STAGE] = mw_now_ms() - t0;
-	t0 = mw_now_ms();
+	mw_span_end(MW_SP_STAGE, st);
+	st = mw_span_begin();
 	for (i = 0; !err && i < n; i++) {
 		err = mw_workload_apply_table(&s, p[i].netns, &p[i].next, NULL, 0, 1);
 		if (err)
 			pr_warn("workload %s: applying: %s (workloads before it have the new table)\n",
 				p[i].name, strerror(-err));
 	}
-	mw_times.ms[MW_SP_APPLY] = mw_now_ms() - t0;
-	t0 = mw_now_ms();
+	mw_span_end(MW_SP_APPLY, st);
+	st = mw_span_begin();
 	if (!err)
 		err = mw_save_applied(o, rt.version);
-	mw_times.ms[MW_SP_SAVE] = mw_now_ms() - t0;
+	mw_span_end(MW_SP_SAVE, st);
+	mw_times.cpu = mw_cpu_ms() - mw_times.cpu;
 	mw_times_print();
+	mw_times.ms[MW_SP_READ] = 0;
 	if (err && err != -ENOENT)
 		pr_warn("routing table %s not applied: %s\n", rt.version[0] ? rt.version : origin,
 			strerror(-err));
@@ -561,14 +672,15 @@ int mw_routes_apply_text(struct mw_opts *o, const char *text, size_t len, const 
 
 static int mw_routes_apply_file(struct mw_opts *o, const char *file)
 {
+	struct mw_span_start st;
 	char *text = NULL;
 	size_t len = 0;
-	double t0;
 	int err;
 
-	t0 = mw_now_ms();
+	mw_times.cpu = mw_cpu_ms();
+	st = mw_span_begin();
 	err = mw_read_file(file, &text, &len);
-	mw_times.ms[MW_SP_READ] = mw_now_ms() - t0;
+	mw_span_end(MW_SP_READ, st);
 	if (err) {
 		pr_warn("%s: %s\n", file, strerror(-err));
 		return MW_EXIT_FAIL;

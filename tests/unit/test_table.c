@@ -66,7 +66,20 @@ struct fake {
 	int n_barriers;
 	/* rule entries removed while unfenced: a program could still be using them */
 	int unfenced_removals;
+	/* next_key calls per map: the walks an apply made */
+	int walks[MW_MAP_NR];
+	/* the optional operations (batches, key records) are offered */
+	int records;
+	struct frec {
+		uint64_t netns;
+		uint32_t gen;
+		struct mw_gen_keys k;
+	} rec[MAX_GENS];
+	int n_rec;
 };
+
+/* Tests registered a second time with the optional operations (setup_records). */
+static int g_records;
 
 static void fake_init(struct fake *f)
 {
@@ -92,6 +105,7 @@ static void fake_init(struct fake *f)
 		f->m[i].vsz = vsz[i];
 	}
 	f->first_op_map = -1;
+	f->records = g_records;
 }
 
 static void fake_free(struct fake *f)
@@ -100,6 +114,8 @@ static void fake_free(struct fake *f)
 
 	for (i = 0; i < MW_MAP_NR; i++)
 		free(f->m[i].e);
+	for (i = 0; i < f->n_rec; i++)
+		mw_gen_keys_free(&f->rec[i].k);
 	memset(f, 0, sizeof(*f));
 }
 
@@ -287,6 +303,7 @@ static int fake_next_key(void *ctx, enum mw_map_id map, const void *key, void *n
 	struct fmap *m = &f->m[map];
 	size_t i = 0;
 
+	f->walks[map]++;
 	if (key) {
 		if (fmap_find(m, key, &i)) {
 			i++;
@@ -316,6 +333,128 @@ static const struct mw_store_ops fake_ops = {
 	.lookup = fake_lookup,
 	.remove = fake_remove,
 	.next_key = fake_next_key,
+};
+
+static int fake_update_batch(void *ctx, enum mw_map_id map, const void *keys, const void *vals,
+			     size_t n)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		ret = fake_update(ctx, map, (const char *)keys + i * mw_store_key_size(map),
+				  (const char *)vals + i * mw_store_val_size(map));
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int fake_remove_batch(void *ctx, enum mw_map_id map, const void *keys, size_t n)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		ret = fake_remove(ctx, map, (const char *)keys + i * mw_store_key_size(map));
+		if (ret && ret != -ENOENT)
+			return ret;
+	}
+	return 0;
+}
+
+static struct frec *frec_find(struct fake *f, uint64_t netns, uint32_t gen)
+{
+	int i;
+
+	for (i = 0; i < f->n_rec; i++)
+		if (f->rec[i].netns == netns && f->rec[i].gen == gen)
+			return &f->rec[i];
+	return NULL;
+}
+
+static void *dup_keys(const void *base, size_t stride, size_t ksz, size_t n)
+{
+	unsigned char *out = malloc(n ? n * ksz : 1);
+	size_t i;
+
+	assert_non_null(out);
+	for (i = 0; i < n; i++)
+		memcpy(out + i * ksz, (const unsigned char *)base + i * stride, ksz);
+	return out;
+}
+
+static int fake_keys_forget(void *ctx, uint64_t netns, uint32_t gen)
+{
+	struct fake *f = ctx;
+	struct frec *r = frec_find(f, netns, gen);
+
+	if (!r)
+		return 0;
+	mw_gen_keys_free(&r->k);
+	*r = f->rec[--f->n_rec];
+	return 0;
+}
+
+static int fake_keys_record(void *ctx, uint64_t netns, const struct mw_table *t)
+{
+	struct fake *f = ctx;
+	struct frec *r;
+
+	fake_keys_forget(ctx, netns, t->wl.gen);
+	assert_true(f->n_rec < MAX_GENS);
+	r = &f->rec[f->n_rec++];
+	r->netns = netns;
+	r->gen = t->wl.gen;
+	r->k.ports = dup_keys(t->ports, sizeof(*t->ports), sizeof(t->ports->key), t->n_ports);
+	r->k.n_ports = t->n_ports;
+	r->k.cidrs = dup_keys(t->cidrs, sizeof(*t->cidrs), sizeof(t->cidrs->key), t->n_cidrs);
+	r->k.n_cidrs = t->n_cidrs;
+	r->k.svcs = dup_keys(t->svcs, sizeof(*t->svcs), sizeof(t->svcs->key), t->n_svcs);
+	r->k.n_svcs = t->n_svcs;
+	return 0;
+}
+
+static int fake_keys_recorded(void *ctx, uint64_t netns, uint32_t gen, struct mw_gen_keys *out)
+{
+	struct frec *r = frec_find(ctx, netns, gen);
+
+	memset(out, 0, sizeof(*out));
+	if (!r)
+		return -ENOENT;
+	out->ports = dup_keys(r->k.ports, sizeof(*r->k.ports), sizeof(*r->k.ports), r->k.n_ports);
+	out->n_ports = r->k.n_ports;
+	out->cidrs = dup_keys(r->k.cidrs, sizeof(*r->k.cidrs), sizeof(*r->k.cidrs), r->k.n_cidrs);
+	out->n_cidrs = r->k.n_cidrs;
+	out->svcs = dup_keys(r->k.svcs, sizeof(*r->k.svcs), sizeof(*r->k.svcs), r->k.n_svcs);
+	out->n_svcs = r->k.n_svcs;
+	return 0;
+}
+
+static int fake_keys_gens(void *ctx, uint64_t netns, uint32_t *gens, size_t max, size_t *n)
+{
+	struct fake *f = ctx;
+	int i;
+
+	*n = 0;
+	for (i = 0; i < f->n_rec && *n < max; i++)
+		if (f->rec[i].netns == netns)
+			gens[(*n)++] = f->rec[i].gen;
+	return 0;
+}
+
+static const struct mw_store_ops fake_rec_ops = {
+	.barrier = fake_barrier,
+	.update = fake_update,
+	.lookup = fake_lookup,
+	.remove = fake_remove,
+	.next_key = fake_next_key,
+	.update_batch = fake_update_batch,
+	.remove_batch = fake_remove_batch,
+	.keys_record = fake_keys_record,
+	.keys_recorded = fake_keys_recorded,
+	.keys_gens = fake_keys_gens,
+	.keys_forget = fake_keys_forget,
 };
 
 /* Deep copy of a map, to compare before and after. */
@@ -633,9 +772,29 @@ static void test_lpm_key_fill(void **state)
 
 static struct mw_store store_of(struct fake *f)
 {
-	struct mw_store s = { .ops = &fake_ops, .ctx = f };
+	struct mw_store s = { .ops = g_records ? &fake_rec_ops : &fake_ops, .ctx = f };
 
 	return s;
+}
+
+/* The generations of netns with a record, sorted, as "1 2". */
+static void assert_recorded(struct fake *f, uint64_t netns, const char *want)
+{
+	uint32_t gens[MAX_GENS], t;
+	size_t n, i, j, o = 0;
+	char buf[128] = "";
+
+	assert_int_equal(fake_keys_gens(f, netns, gens, MAX_GENS, &n), 0);
+	for (i = 0; i < n; i++)
+		for (j = i + 1; j < n; j++)
+			if (gens[j] < gens[i]) {
+				t = gens[i];
+				gens[i] = gens[j];
+				gens[j] = t;
+			}
+	for (i = 0; i < n; i++)
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%u", i ? " " : "", gens[i]);
+	assert_string_equal(buf, want);
 }
 
 static void assert_wl(struct fake *f, uint64_t netns, uint32_t gen, uint32_t flags)
@@ -1077,6 +1236,127 @@ static void test_apply_large(void **state)
 	free(cidr_buf);
 }
 
+static int setup_records(void **state)
+{
+	g_records = 1;
+	return 0;
+}
+
+static int teardown_records(void **state)
+{
+	g_records = 0;
+	return 0;
+}
+
+/* With records, an apply finds the generation before it from its record: no rule map
+ * is walked, and the old generation and its record are gone after the switch. */
+static void test_records_no_walk(void **state)
+{
+	struct test_cfg a, b;
+	struct fake f;
+	struct mw_store s = store_of(&f);
+
+	fake_init(&f);
+	cfg_init(&a, ports_a, ARRAY_SIZE(ports_a), cidrs_a, ARRAY_SIZE(cidrs_a));
+	cfg_init(&b, ports_b, ARRAY_SIZE(ports_b), cidrs_b, ARRAY_SIZE(cidrs_b));
+	f.watch_netns = NETNS_A;
+	want_gen(&f, 1, 2, 4);
+	want_gen(&f, 2, 3, 2);
+	want_gen(&f, 3, 2, 4);
+	assert_int_equal(mw_workload_apply(&s, NETNS_B, &b.cfg, NULL, 0, 1), 0);
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &a.cfg, NULL, 0, 1), 0);
+	assert_recorded(&f, NETNS_A, "1");
+	memset(f.walks, 0, sizeof(f.walks));
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &b.cfg, NULL, 0, 1), 0);
+	assert_int_equal(f.walks[MW_MAP_PORT] + f.walks[MW_MAP_CIDR] + f.walks[MW_MAP_SVC], 0);
+	assert_table(&f, NETNS_A, 2, &b);
+	assert_recorded(&f, NETNS_A, "2");
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &a.cfg, NULL, 0, 1), 0);
+	assert_table(&f, NETNS_A, 3, &a);
+	assert_recorded(&f, NETNS_A, "3");
+	assert_table(&f, NETNS_B, 1, &b);
+	assert_recorded(&f, NETNS_B, "1");
+	assert_int_equal(f.violations, 0);
+	assert_int_equal(f.unfenced_removals, 0);
+	/* removal forgets the records too */
+	assert_int_equal(mw_workload_remove(&s, NETNS_A), 0);
+	assert_recorded(&f, NETNS_A, "");
+	assert_recorded(&f, NETNS_B, "1");
+	fake_free(&f);
+}
+
+/* An apply that died after recording its generation and writing part of it: the next
+ * apply (which takes the same generation number) deletes what the record names. */
+static void test_records_crashed_apply(void **state)
+{
+	struct test_cfg a, b;
+	struct mw_table dead;
+	struct mw_rule r = { MW_ACT_BYPASS, MW_R_PORT, 0, 0 };
+	struct mw_rule_list l;
+	struct mw_cidr c;
+	struct fake f;
+	struct mw_store s = store_of(&f);
+
+	fake_init(&f);
+	cfg_init(&a, ports_a, ARRAY_SIZE(ports_a), cidrs_a, ARRAY_SIZE(cidrs_a));
+	cfg_init(&b, ports_b, ARRAY_SIZE(ports_b), cidrs_b, ARRAY_SIZE(cidrs_b));
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &a.cfg, NULL, 0, 1), 0);
+
+	/* the dead apply's generation 2: a's table plus 0.0.0.0/0 and port 443 */
+	assert_int_equal(mw_table_compile(&a.cfg, NETNS_A, 2, &dead), 0);
+	dead.ports = realloc(dead.ports, (dead.n_ports + 1) * sizeof(*dead.ports));
+	dead.cidrs = realloc(dead.cidrs, (dead.n_cidrs + 1) * sizeof(*dead.cidrs));
+	assert_non_null(dead.ports);
+	assert_non_null(dead.cidrs);
+	memset(&dead.ports[dead.n_ports], 0, sizeof(*dead.ports));
+	dead.ports[dead.n_ports].key.netns = NETNS_A;
+	dead.ports[dead.n_ports].key.gen = 2;
+	dead.ports[dead.n_ports].key.port = htons(443);
+	dead.ports[dead.n_ports++].rule = r;
+	assert_int_equal(mw_parse_cidr("0.0.0.0/0", &c), 0);
+	mw_lpm_key_fill(&dead.cidrs[dead.n_cidrs].key, 2, NETNS_A, &c);
+	mw_rule_list_one(&l, MW_ACT_BYPASS, MW_R_ADDR);
+	dead.cidrs[dead.n_cidrs++].list = l;
+	assert_int_equal(fake_keys_record(&f, NETNS_A, &dead), 0);
+	assert_int_equal(fake_update(&f, MW_MAP_PORT, &dead.ports[dead.n_ports - 1].key, &r), 0);
+	assert_int_equal(fake_update(&f, MW_MAP_CIDR, &dead.cidrs[dead.n_cidrs - 1].key, &l), 0);
+	assert_recorded(&f, NETNS_A, "1 2");
+
+	memset(f.walks, 0, sizeof(f.walks));
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &b.cfg, NULL, 0, 1), 0);
+	assert_int_equal(f.walks[MW_MAP_PORT] + f.walks[MW_MAP_CIDR] + f.walks[MW_MAP_SVC], 0);
+	assert_wl(&f, NETNS_A, 2, FULL);
+	assert_table(&f, NETNS_A, 2, &b);
+	assert_recorded(&f, NETNS_A, "2");
+	mw_table_free(&dead);
+	fake_free(&f);
+}
+
+/* A generation written without a record (a store without the optional operations,
+ * an older meshwarp): the next apply walks, and forgets the records it outdated. */
+static void test_records_missing(void **state)
+{
+	struct test_cfg a, b;
+	struct fake f;
+	struct mw_store s = store_of(&f), plain = { .ops = &fake_ops, .ctx = &f };
+
+	fake_init(&f);
+	cfg_init(&a, ports_a, ARRAY_SIZE(ports_a), cidrs_a, ARRAY_SIZE(cidrs_a));
+	cfg_init(&b, ports_b, ARRAY_SIZE(ports_b), cidrs_b, ARRAY_SIZE(cidrs_b));
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &a.cfg, NULL, 0, 1), 0);
+	assert_int_equal(mw_workload_apply(&plain, NETNS_A, &b.cfg, NULL, 0, 1), 0);
+	/* generation 1's record outlived its rules */
+	assert_recorded(&f, NETNS_A, "1");
+	assert_table(&f, NETNS_A, 2, &b);
+
+	memset(f.walks, 0, sizeof(f.walks));
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &a.cfg, NULL, 0, 1), 0);
+	assert_true(f.walks[MW_MAP_CIDR] > 0);
+	assert_table(&f, NETNS_A, 3, &a);
+	assert_recorded(&f, NETNS_A, "3");
+	fake_free(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1095,6 +1375,24 @@ int main(void)
 		cmocka_unit_test(test_gen_wrap),
 		cmocka_unit_test(test_leftovers_of_crashed_apply),
 		cmocka_unit_test(test_apply_large),
+		/* again with batches and key records (the BPF store's optional operations) */
+		cmocka_unit_test_setup_teardown(test_apply_first, setup_records, teardown_records),
+		cmocka_unit_test_setup_teardown(test_apply_twice, setup_records, teardown_records),
+		cmocka_unit_test_setup_teardown(test_apply_refreshes_locals, setup_records,
+						teardown_records),
+		cmocka_unit_test_setup_teardown(test_apply_disabled_and_set_enabled, setup_records,
+						teardown_records),
+		cmocka_unit_test_setup_teardown(test_remove, setup_records, teardown_records),
+		cmocka_unit_test_setup_teardown(test_apply_failure_keeps_old, setup_records,
+						teardown_records),
+		cmocka_unit_test_setup_teardown(test_gen_wrap, setup_records, teardown_records),
+		cmocka_unit_test_setup_teardown(test_apply_large, setup_records, teardown_records),
+		cmocka_unit_test_setup_teardown(test_records_no_walk, setup_records,
+						teardown_records),
+		cmocka_unit_test_setup_teardown(test_records_crashed_apply, setup_records,
+						teardown_records),
+		cmocka_unit_test_setup_teardown(test_records_missing, setup_records,
+						teardown_records),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -198,7 +199,7 @@ static int key_list_add(struct key_list *l, const void *key)
 	return 0;
 }
 
-static size_t map_key_size(enum mw_map_id map)
+size_t mw_store_key_size(enum mw_map_id map)
 {
 	switch (map) {
 	case MW_MAP_PORT:
@@ -210,6 +211,26 @@ static size_t map_key_size(enum mw_map_id map)
 		return sizeof(struct mw_svc_key);
 	default:
 		return sizeof(uint64_t);
+	}
+}
+
+size_t mw_store_val_size(enum mw_map_id map)
+{
+	switch (map) {
+	case MW_MAP_WL:
+		return sizeof(struct mw_workload);
+	case MW_MAP_PORT:
+		return sizeof(struct mw_rule);
+	case MW_MAP_CIDR:
+		return sizeof(struct mw_rule_list);
+	case MW_MAP_LOCAL:
+		return sizeof(__u32);
+	case MW_MAP_CTR:
+		return sizeof(struct mw_counters);
+	case MW_MAP_SVC:
+		return sizeof(struct mw_svc);
+	default:
+		return 0;
 	}
 }
 
@@ -264,7 +285,7 @@ static int key_selected(enum mw_map_id map, const void *key, const struct key_fi
 /* Deletes every key of `map` selected by f. Absent keys are not an error. */
 static int delete_selected(struct mw_store *s, enum mw_map_id map, const struct key_filter *f)
 {
-	struct key_list l = { .size = map_key_size(map) };
+	struct key_list l = { .size = mw_store_key_size(map) };
 	unsigned char cur[sizeof(struct mw_lpm_key)], next[sizeof(struct mw_lpm_key)];
 	const void *prev = NULL;
 	size_t i;
@@ -296,18 +317,180 @@ cleanup:
 	return ret;
 }
 
+/* Entries per batch: big enough that the system call does not count, small enough
+ * that the copies stay in the cache. */
+#define MW_BATCH	4096
+
+/* The n entries at base (stride bytes apart, key first, value at voff) into map:
+ * batched when the store can. *done: how many may have been written. */
+static int write_entries(struct mw_store *s, enum mw_map_id map, const void *base, size_t stride,
+			 size_t ksz, size_t voff, size_t vsz, size_t n, size_t *done)
+{
+	const unsigned char *b = base;
+	unsigned char *keys = NULL, *vals = NULL;
+	size_t i, j, k, m;
+	int ret = 0;
+
+	*done = 0;
+	if (!s->ops->update_batch || n < 2) {
+		for (i = 0; i < n; i++) {
+			*done = i + 1;
+			ret = s->ops->update(s->ctx, map, b + i * stride, b + i * stride + voff);
+			if (ret)
+				return ret;
+		}
+		return 0;
+	}
+	m = n < MW_BATCH ? n : MW_BATCH;
+	keys = malloc(m * ksz);
+	vals = malloc(m * vsz);
+	if (!keys || !vals) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	for (i = 0; i < n; i += k) {
+		k = n - i < m ? n - i : m;
+		for (j = 0; j < k; j++) {
+			memcpy(keys + j * ksz, b + (i + j) * stride, ksz);
+			memcpy(vals + j * vsz, b + (i + j) * stride + voff, vsz);
+		}
+		*done = i + k;
+		ret = s->ops->update_batch(s->ctx, map, keys, vals, k);
+		if (ret)
+			goto cleanup;
+	}
+cleanup:
+	free(keys);
+	free(vals);
+	return ret;
+}
+
+/* Removes the keys of n entries at base (stride bytes apart, key first). Absent keys
+ * are not an error; the first other error is returned after trying every key. */
+static int remove_entries(struct mw_store *s, enum mw_map_id map, const void *base, size_t stride,
+			  size_t ksz, size_t n)
+{
+	const unsigned char *b = base;
+	unsigned char *keys = NULL;
+	size_t i, j, k, m;
+	int ret = 0, err;
+
+	if (!s->ops->remove_batch || n < 2) {
+		for (i = 0; i < n; i++) {
+			err = s->ops->remove(s->ctx, map, b + i * stride);
+			if (err && err != -ENOENT && !ret)
+				ret = err;
+		}
+		return ret;
+	}
+	m = n < MW_BATCH ? n : MW_BATCH;
+	keys = malloc(m * ksz);
+	if (!keys)
+		return -ENOMEM;
+	for (i = 0; i < n; i += k) {
+		k = n - i < m ? n - i : m;
+		for (j = 0; j < k; j++)
+			memcpy(keys + j * ksz, b + (i + j) * stride, ksz);
+		err = s->ops->remove_batch(s->ctx, map, keys, k);
+		if (err && !ret)
+			ret = err;
+	}
+	free(keys);
+	return ret;
+}
+
+#define PORTS_OF(t)	(t)->ports, sizeof(*(t)->ports), sizeof((t)->ports->key)
+#define CIDRS_OF(t)	(t)->cidrs, sizeof(*(t)->cidrs), sizeof((t)->cidrs->key)
+#define SVCS_OF(t)	(t)->svcs, sizeof(*(t)->svcs), sizeof((t)->svcs->key)
+
+/* Removes the first n_ports, n_cidrs, n_svcs rule entries of t. */
+static int remove_table(struct mw_store *s, const struct mw_table *t, size_t n_ports,
+			size_t n_cidrs, size_t n_svcs)
+{
+	int ret, err;
+
+	ret = remove_entries(s, MW_MAP_PORT, PORTS_OF(t), n_ports);
+	err = remove_entries(s, MW_MAP_CIDR, CIDRS_OF(t), n_cidrs);
+	ret = ret ?: err;
+	err = remove_entries(s, MW_MAP_SVC, SVCS_OF(t), n_svcs);
+	return ret ?: err;
+}
+
+void mw_gen_keys_free(struct mw_gen_keys *k)
+{
+	if (!k)
+		return;
+	free(k->ports);
+	free(k->cidrs);
+	free(k->svcs);
+	memset(k, 0, sizeof(*k));
+}
+
+/* Removes the rules of a recorded generation. */
+static int remove_keys(struct mw_store *s, const struct mw_gen_keys *k)
+{
+	int ret, err;
+
+	ret = remove_entries(s, MW_MAP_PORT, k->ports, sizeof(*k->ports), sizeof(*k->ports),
+			     k->n_ports);
+	err = remove_entries(s, MW_MAP_CIDR, k->cidrs, sizeof(*k->cidrs), sizeof(*k->cidrs),
+			     k->n_cidrs);
+	ret = ret ?: err;
+	err = remove_entries(s, MW_MAP_SVC, k->svcs, sizeof(*k->svcs), sizeof(*k->svcs),
+			     k->n_svcs);
+	return ret ?: err;
+}
+
 /* Undoes the rules of a generation that never got switched in. Best effort. */
 static void rollback(struct mw_store *s, const struct mw_table *t, size_t n_ports,
 		     size_t n_cidrs, size_t n_svcs)
 {
-	size_t i;
+	remove_table(s, t, n_ports, n_cidrs, n_svcs);
+}
 
-	for (i = 0; i < n_ports; i++)
-		s->ops->remove(s->ctx, MW_MAP_PORT, &t->ports[i].key);
-	for (i = 0; i < n_cidrs; i++)
-		s->ops->remove(s->ctx, MW_MAP_CIDR, &t->cidrs[i].key);
-	for (i = 0; i < n_svcs; i++)
-		s->ops->remove(s->ctx, MW_MAP_SVC, &t->svcs[i].key);
+#define MW_GENS_MAX	64
+
+/*
+ * Deletes the rules of every recorded generation of netns but `keep` and forgets
+ * them. With forget_only, the rules are known to be gone already.
+ */
+static int forget_gens(struct mw_store *s, uint64_t netns, uint32_t keep, int forget_only)
+{
+	uint32_t gens[MW_GENS_MAX];
+	size_t n, i, left;
+	int err;
+
+	do {
+		err = s->ops->keys_gens(s->ctx, netns, gens, MW_GENS_MAX, &n);
+		if (err)
+			return err;
+		left = 0;
+		for (i = 0; i < n; i++) {
+			struct mw_gen_keys rec = {};
+
+			if (gens[i] == keep)
+				continue;
+			left++;
+			if (!forget_only) {
+				err = s->ops->keys_recorded(s->ctx, netns, gens[i], &rec);
+				if (!err)
+					err = remove_keys(s, &rec);
+				mw_gen_keys_free(&rec);
+				if (err && err != -ENOENT)
+					return err;
+			}
+			err = s->ops->keys_forget(s->ctx, netns, gens[i]);
+			if (err && err != -ENOENT)
+				return err;
+		}
+	} while (n == MW_GENS_MAX && left);
+	return 0;
+}
+
+static int have_records(const struct mw_store *s)
+{
+	return s->ops->keys_record && s->ops->keys_recorded && s->ops->keys_gens &&
+	       s->ops->keys_forget;
 }
 
 static int apply_locals(struct mw_store *s, uint64_t netns, const struct mw_cidr *locals,
@@ -372,43 +555,59 @@ int mw_workload_apply_table(struct mw_store *s, uint64_t netns, struct mw_table 
 {
 	struct key_filter f = { .netns = netns };
 	struct mw_workload old = {};
+	struct mw_gen_keys rec = {};
 	size_t np = 0, nc = 0, ns = 0;
+	int ret, have_old = 0, have_rec = 0, recorded = 0;
 	uint32_t gen = 0;
-	int ret;
 
 	ret = s->ops->lookup(s->ctx, MW_MAP_WL, &netns, &old);
-	if (!ret)
+	if (!ret) {
 		gen = old.gen;
-	else if (ret != -ENOENT)
+		have_old = 1;
+	} else if (ret != -ENOENT) {
 		return ret;
+	}
 	gen++;
 	if (!gen)	/* 0 is the locals' generation and never a table's */
 		gen = 1;
 	table_set_gen(t, gen);
 
+	/* With a record of the generation in force, every generation written since
+	 * (an apply that died included) was recorded before it was written: the records
+	 * say what to delete. Without, walk the maps. */
+	if (have_old && have_records(s))
+		have_rec = s->ops->keys_recorded(s->ctx, netns, old.gen, &rec) == 0;
+
 	/* Leftovers of an apply that died before its switch carry this gen: clear them so
 	 * that the new generation is exactly the compiled table. */
-	f.gen = gen;
-	f.match = GEN_EQ;
-	ret = delete_rules(s, &f);
+	if (have_rec) {
+		ret = forget_gens(s, netns, old.gen, 0);
+	} else {
+		f.gen = gen;
+		f.match = GEN_EQ;
+		ret = delete_rules(s, &f);
+	}
 	if (ret)
-		return ret;
+		goto out;
+	if (have_records(s)) {
+		recorded = s->ops->keys_record(s->ctx, netns, t) == 0;
+		if (!recorded)	/* the next apply walks instead */
+			s->ops->keys_forget(s->ctx, netns, gen);
+	}
 
-	for (np = 0; np < t->n_ports; np++) {
-		ret = s->ops->update(s->ctx, MW_MAP_PORT, &t->ports[np].key, &t->ports[np].rule);
-		if (ret)
-			goto undo;
-	}
-	for (nc = 0; nc < t->n_cidrs; nc++) {
-		ret = s->ops->update(s->ctx, MW_MAP_CIDR, &t->cidrs[nc].key, &t->cidrs[nc].list);
-		if (ret)
-			goto undo;
-	}
-	for (ns = 0; ns < t->n_svcs; ns++) {
-		ret = s->ops->update(s->ctx, MW_MAP_SVC, &t->svcs[ns].key, &t->svcs[ns].svc);
-		if (ret)
-			goto undo;
-	}
+	ret = write_entries(s, MW_MAP_PORT, t->ports, sizeof(*t->ports), sizeof(t->ports->key),
+			    offsetof(struct mw_port_entry, rule), sizeof(t->ports->rule),
+			    t->n_ports, &np);
+	if (!ret)
+		ret = write_entries(s, MW_MAP_CIDR, t->cidrs, sizeof(*t->cidrs),
+				    sizeof(t->cidrs->key), offsetof(struct mw_cidr_entry, list),
+				    sizeof(t->cidrs->list), t->n_cidrs, &nc);
+	if (!ret)
+		ret = write_entries(s, MW_MAP_SVC, t->svcs, sizeof(*t->svcs), sizeof(t->svcs->key),
+				    offsetof(struct mw_svc_entry, svc), sizeof(t->svcs->svc),
+				    t->n_svcs, &ns);
+	if (ret)
+		goto undo;
 	if (!keep_locals) {
 		ret = apply_locals(s, netns, locals, n_locals);
 		if (ret)
@@ -429,11 +628,26 @@ int mw_workload_apply_table(struct mw_store *s, uint64_t netns, struct mw_table 
 	 * rules: wait for it before they go. */
 	ret = s->ops->barrier(s->ctx);
 	if (ret)
-		return ret;
-	f.match = GEN_NE;
-	return delete_rules(s, &f);
+		goto out;
+	if (have_rec) {
+		ret = remove_keys(s, &rec);
+		if (!ret)
+			ret = s->ops->keys_forget(s->ctx, netns, old.gen);
+	} else {
+		f.gen = gen;
+		f.match = GEN_NE;
+		ret = delete_rules(s, &f);
+		/* Every other generation is gone: so are their records. */
+		if (!ret && have_records(s))
+			ret = forget_gens(s, netns, gen, 1);
+	}
+	goto out;
 undo:
 	rollback(s, t, np, nc, ns);
+	if (recorded)
+		s->ops->keys_forget(s->ctx, netns, gen);
+out:
+	mw_gen_keys_free(&rec);
 	return ret;
 }
 
@@ -494,6 +708,11 @@ int mw_workload_remove(struct mw_store *s, uint64_t netns)
 	err = s->ops->remove(s->ctx, MW_MAP_CTR, &netns);
 	if (err && err != -ENOENT && !ret)
 		ret = err;
+	if (have_records(s)) {
+		err = forget_gens(s, netns, 0, 1);	/* 0: no table's generation */
+		if (err && !ret)
+			ret = err;
+	}
 	return ret;
 }
 

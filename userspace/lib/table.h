@@ -70,6 +70,18 @@ enum mw_map_id {
 	MW_MAP_NR,
 };
 
+/* The keys of one generation of a workload's rules. */
+struct mw_gen_keys {
+	struct mw_port_key *ports;
+	size_t n_ports;
+	struct mw_lpm_key *cidrs;
+	size_t n_cidrs;
+	struct mw_svc_key *svcs;
+	size_t n_svcs;
+};
+
+void mw_gen_keys_free(struct mw_gen_keys *k);
+
 struct mw_store_ops {
 	/* val NULL on MW_MAP_CTR: create a zeroed entry if absent. */
 	int (*update)(void *ctx, enum mw_map_id map, const void *key, const void *val);
@@ -81,7 +93,30 @@ struct mw_store_ops {
 	/* Returns once no program that read the maps before the call can still be
 	 * running (an RCU grace period). */
 	int (*barrier)(void *ctx);
+
+	/* Optional (NULL: one update or remove per entry). n entries of contiguous keys
+	 * (and values); all or an error. Absent keys are not an error for remove. */
+	int (*update_batch)(void *ctx, enum mw_map_id map, const void *keys, const void *vals,
+			    size_t n);
+	int (*remove_batch)(void *ctx, enum mw_map_id map, const void *keys, size_t n);
+
+	/* Optional (all NULL: every apply walks the rule maps for old generations). The
+	 * keys that a generation of a workload was written with, recorded before they are
+	 * written, so that an apply deletes the generation before it without walking
+	 * maps of millions of keys (an LPM trie walks at microseconds a key):
+	 * keys_record stores t's keys (their gen is t->wl.gen) for (netns, t->wl.gen);
+	 * keys_recorded gives the keys recorded for (netns, gen) (-ENOENT: none; out
+	 * needs mw_gen_keys_free); keys_gens gives the generations with a record (at
+	 * most max, *n the count); keys_forget drops a record. */
+	int (*keys_record)(void *ctx, uint64_t netns, const struct mw_table *t);
+	int (*keys_recorded)(void *ctx, uint64_t netns, uint32_t gen, struct mw_gen_keys *out);
+	int (*keys_gens)(void *ctx, uint64_t netns, uint32_t *gens, size_t max, size_t *n);
+	int (*keys_forget)(void *ctx, uint64_t netns, uint32_t gen);
 };
+
+/* Key and value sizes of a map's entries (MW_MAP_CTR: of one CPU's value). */
+size_t mw_store_key_size(enum mw_map_id map);
+size_t mw_store_val_size(enum mw_map_id map);
 
 struct mw_store {
 	const struct mw_store_ops *ops;
