@@ -9,6 +9,8 @@
 #   VMTEST-VERIFIER: <prog> <type> <insns> ok|rejected [reason]
 #   VMTEST-SUITE: <suite> <passed> <failed> <seconds>
 #   VMTEST-TEST: <integration test> <exit status> <seconds>
+#   VMTEST-SKIP: <integration test> <feature id> <feature>   not run: meshwarp lacks the feature
+#                                              here (vmtest/guest/needs)
 # and writes the verdict ("PASS|FAIL <counts>") to /run/vmtest-status for /init to print.
 #
 # Kernel command line: vmtest.suite=  the integration tests to run (see vmtest/README.md),
@@ -67,6 +69,9 @@ if [ -n "$mwf" ] && jq -e '.features | type == "array"' >/dev/null 2>&1 <<<"$mwf
 		((.id // .feature // "?") | ascii_downcase | gsub("[^a-z0-9]+"; "_") | sub("^_|_$"; "")) as $id |
 		"VMTEST-LABEL: mw.\($id) \(.feature // $id)\(if .required == false then " (optional)" else "" end)",
 		"VMTEST-FEATURE: mw.\($id) \(if .present then "yes" else "no" end)"' <<<"$mwf"
+	# What meshwarp lacks here, "id<TAB>feature" a line: the tests that need it are skipped.
+	jq -r '.features[] | select(.present == false and .id != null) | "\(.id)\t\(.feature)"' \
+		<<<"$mwf" >/run/vmtest-missing
 else
 	echo "VMTEST-MESHWARP: no 'meshwarp features -j' in this build"
 fi
@@ -160,6 +165,20 @@ bpf)
 		done
 		echo "integration: VMTEST_SUITE=$suite: $(cd tests/integration && ls test_*.sh 2>/dev/null | tr '\n' ' ')"
 	fi
+	# Tests that need a feature meshwarp lacks here are not run, and the verdict says so.
+	skipped=
+	while read -r t ids; do
+		[ -e "tests/integration/$t.sh" ] || continue
+		for id in $ids; do
+			what=$(awk -F'\t' -v id="$id" '$1 == id { print $2 }' /run/vmtest-missing 2>/dev/null)
+			[ -n "$what" ] || continue
+			echo "VMTEST-SKIP: $t $id $what"
+			echo "$t: SKIP (meshwarp lacks $what on this kernel)"
+			skipped="$skipped${skipped:+, }$t (lacks $id)"
+			rm -f "tests/integration/$t.sh"
+			break
+		done
+	done < <(grep -v '^[[:space:]]*\(#\|$\)' /vmtest/needs 2>/dev/null)
 	start=$SECONDS
 	# Per-test times from run-integration.sh's lines: "=== NAME" starts a test; "=== NAME: exit N"
 	# or "NAME: FAIL (no summary line, exit status N)" ends it.
@@ -187,7 +206,12 @@ bpf)
 		done
 	}
 	rc=${PIPESTATUS[0]}
-	suite_line integration /tmp/integration.log $((SECONDS - start)) "$rc"
+	if ls tests/integration/test_*.sh >/dev/null 2>&1; then
+		suite_line integration /tmp/integration.log $((SECONDS - start)) "$rc"
+	else
+		counts="$counts; integration: none left to run"
+	fi
+	[ -n "$skipped" ] && counts="$counts; skipped: $skipped"
 	;;
 esac
 

@@ -25,6 +25,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <bpf/btf.h>
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -267,6 +268,123 @@ static const char *mwvm_type_name(enum bpf_prog_type t)
 	return s ? s : "unknown";
 }
 
+/* 1 when a tiny program calling `helper` (argument r1 = arg, or ctx) loads. */
+static int mwvm_helper_loads(enum bpf_prog_type type, enum bpf_attach_type attach, int helper,
+			     int arg_ctx, int arg)
+{
+	const struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_1, .imm = arg },
+		{ .code = BPF_JMP | BPF_CALL, .imm = helper },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	int fd = mwvm_load(type, attach, insns + (arg_ctx ? 1 : 0), arg_ctx ? 3 : 4);
+
+	if (fd >= 0)
+		close(fd);
+	return fd >= 0;
+}
+
+/* As meshwarp's probe (userspace/probe.c, mw_features_shortcut): sk_msg and sk_skb programs,
+ * and struct sk_psock with msg_tot_len in the kernel's BTF. */
+static int mwvm_shortcut_ok(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	const struct btf_member *m;
+	const struct btf_type *t;
+	int id, i, found = 0, fd;
+
+	if (libbpf_get_error(btf))
+		return 0;
+	id = btf__find_by_name_kind(btf, "sk_psock", BTF_KIND_STRUCT);
+	t = id > 0 ? btf__type_by_id(btf, id) : NULL;
+	for (i = 0, m = t ? btf_members(t) : NULL; t && i < btf_vlen(t); i++, m++)
+		if (!strcmp(btf__name_by_offset(btf, m->name_off), "msg_tot_len"))
+			found = 1;
+	btf__free(btf);
+	fd = found ? mwvm_prog(BPF_PROG_TYPE_SK_MSG, BPF_SK_MSG_VERDICT) : -1;
+	if (fd >= 0)
+		close(fd);
+	return fd >= 0;
+}
+
+/* Sets the rodata variable `var` of obj, when it has one (a const volatile global). */
+static void mwvm_set_rodata(struct bpf_object *obj, const char *var, __u32 val)
+{
+	struct btf *btf = bpf_object__btf(obj);
+	const struct btf_var_secinfo *vs;
+	const struct btf_type *sec;
+	struct bpf_map *map;
+	const void *cur;
+	size_t size;
+	char *data;
+	int id, i;
+
+	map = bpf_object__find_map_by_name(obj, ".rodata");
+	id = btf ? btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC) : -1;
+	if (!map || id <= 0)
+		return;
+	cur = bpf_map__initial_value(map, &size);
+	data = cur ? malloc(size) : NULL;
+	if (!data)
+		return;
+	memcpy(data, cur, size);
+	sec = btf__type_by_id(btf, id);
+	for (i = 0, vs = btf_var_secinfos(sec); i < btf_vlen(sec); i++, vs++) {
+		const struct btf_type *v = btf__type_by_id(btf, vs->type);
+
+		if (strcmp(btf__name_by_offset(btf, v->name_off), var) == 0 && vs->size == sizeof(val) &&
+		    vs->offset + sizeof(val) <= size)
+			memcpy(data + vs->offset, &val, sizeof(val));
+	}
+	bpf_map__set_initial_value(map, data, size);
+	free(data);
+}
+
+/*
+ * Configures an object as meshwarp's loader does (userspace/loader.c): the rodata flags of
+ * what the kernel lacks (bpf/lib/compat.bpf.h) from the same probes, and hash maps whose
+ * size the kernel refuses (mw_env_v1 before 5.11: E2BIG) shrunk until it takes them.
+ */
+static void mwvm_configure(struct bpf_object *obj)
+{
+	unsigned long long cookie;
+	socklen_t len = sizeof(cookie);
+	int fd, so_cookie, skops_cookie, set_retval;
+	struct bpf_map *map;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	so_cookie = fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) == 0;
+	if (fd >= 0)
+		close(fd);
+	skops_cookie = mwvm_helper_loads(BPF_PROG_TYPE_SOCK_OPS, 0, BPF_FUNC_get_netns_cookie, 1, 0);
+	set_retval = mwvm_helper_loads(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT,
+				       BPF_FUNC_set_retval, 0, -EPERM);
+	mwvm_set_rodata(obj, "mw_kf_set_retval", set_retval);
+	mwvm_set_rodata(obj, "mw_kf_netns_inum", !(so_cookie && skops_cookie));
+
+	bpf_object__for_each_map(map, obj) {
+		LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = bpf_map__map_flags(map));
+		__u32 size = bpf_map__value_size(map);
+
+		if (bpf_map__type(map) != BPF_MAP_TYPE_HASH || size < 128 * 1024)
+			continue;
+		for (; size >= 64 * 1024; size /= 2) {
+			fd = bpf_map_create(BPF_MAP_TYPE_HASH, NULL, bpf_map__key_size(map), size,
+					    bpf_map__max_entries(map), &opts);
+			if (fd >= 0) {
+				close(fd);
+				break;
+			}
+			if (errno != E2BIG)
+				break;
+		}
+		if (fd >= 0 && size != bpf_map__value_size(map))
+			bpf_map__set_value_size(map, size);
+	}
+	vlog[0] = '\0';
+}
+
 /* Loads program `name` of `path` alone (every other program of the object off). */
 static int mwvm_verify_one(const char *path, const char *name)
 {
@@ -296,6 +414,17 @@ static int mwvm_verify_one(const char *path, const char *name)
 	if (!me) {
 		bpf_object__close(obj);
 		return 1;
+	}
+	mwvm_configure(obj);
+	/* meshwarp loads the shortcut's verdicts only where the shortcut can work, and one of its
+	 * two sockops programs (with or without the shortcut's part) */
+	if (((bpf_program__type(me) == BPF_PROG_TYPE_SK_MSG ||
+	      bpf_program__type(me) == BPF_PROG_TYPE_SK_SKB || !strcmp(name, "mw_sockops")) &&
+	     !mwvm_shortcut_ok()) || (!strcmp(name, "mw_sockops_nosc") && mwvm_shortcut_ok())) {
+		printf("VMTEST-VERIFIER: %s %s - skipped not loaded by meshwarp here (shortcut %s)\n",
+		       name, mwvm_type_name(bpf_program__type(me)), mwvm_shortcut_ok() ? "on" : "off");
+		bpf_object__close(obj);
+		return 0;
 	}
 	/* 4 = BPF_LOG_STATS: the statistics and any error message, not the whole trace. */
 	bpf_program__set_log_level(me, 4);
