@@ -104,8 +104,8 @@ median() {
 	sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'
 }
 
-PHASES=(total read parse+validate compile stage apply apply.write apply.switch apply.barrier
-	apply.find-old apply.delete record)
+PHASES=(total cpu read parse+validate compile stage apply apply.write apply.switch apply.barrier
+	apply.find-old apply.delete apply.records record)
 RESULTS=$MW_TMP/results.tsv
 : >"$RESULTS"
 pass=0
@@ -153,18 +153,20 @@ done
 	echo "$(date -u +%Y-%m-%dT%H:%M:%SZ), $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg);" \
 		"bench/routes.sh --sizes $SIZES --count $COUNT --rounds $ROUNDS --applies $APPLIES"
 	echo
-	echo "Apply (\`meshwarp -v routes apply\`, median of $APPLIES applies alternating two versions, ms):"
+	echo "Apply (\`meshwarp -v routes apply\`, median of $APPLIES applies alternating two versions, ms;" \
+		"wall time but for the CPU column, the process's user and system time; - where the binary" \
+		"does not report it):"
 	echo
-	echo "| rules | total | read | parse+validate | compile | stage | apply | write | switch | barrier | find old | delete old | record |"
-	echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-	awk -F'\t' '{ printf "| %s |", $1; for (i = 2; i <= 13; i++) printf " %s |", $i; printf "\n" }' "$RESULTS"
+	echo "| rules | total | CPU | read | parse+validate | compile | stage | apply | write | switch | barrier | find old | delete old | records | record |"
+	echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	awk -F'\t' '{ printf "| %s |", $1; for (i = 2; i <= 15; i++) printf " %s |", $i; printf "\n" }' "$RESULTS"
 	echo
 	echo "connect() through connect4 (median of $ROUNDS rounds' medians of $COUNT connects, µs);" \
 		"baseline without a routing table: $base_hit µs (redirected to a closed port):"
 	echo
 	echo "| rules | hit: host rule, reject | miss: wide rules, redirect to a closed port |"
 	echo "|---:|---:|---:|"
-	awk -F'\t' '{ printf "| %s | %s | %s |\n", $1, $14, $15 }' "$RESULTS"
+	awk -F'\t' '{ printf "| %s | %s | %s |\n", $1, $16, $17 }' "$RESULTS"
 } | tee "$MW_TMP/report.md"
 mkdir -p "$BENCH_DIR/results" && cp "$MW_TMP/report.md" "$BENCH_DIR/results/routes-$(date -u +%Y%m%d-%H%M%S).md"
 
