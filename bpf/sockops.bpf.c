@@ -130,8 +130,8 @@ static __always_inline void mw_register_listener(struct bpf_sock_ops *skops)
 	}
 }
 
-SEC("sockops")
-int mw_sockops(struct bpf_sock_ops *skops)
+/* sc: the local shortcut's part, a constant (each program below inlines its own copy). */
+static __always_inline int mw_sockops_run(struct bpf_sock_ops *skops, const int sc)
 {
 	switch (skops->op) {
 	case BPF_SOCK_OPS_TCP_CONNECT_CB:
@@ -140,7 +140,8 @@ int mw_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 		mw_publish(skops);
 		mw_track_established(skops);
-		mw_sc_active(skops);
+		if (sc)
+			mw_sc_active(skops);
 		break;
 	case BPF_SOCK_OPS_RTT_CB:
 		mw_track_rtt(skops);
@@ -152,7 +153,8 @@ int mw_sockops(struct bpf_sock_ops *skops)
 		__u64 sc_sent = 0, sc_received = 0;
 
 		/* the shortcut's bytes, before the tracker closes the record with them */
-		mw_sc_state(skops, &sc_sent, &sc_received);
+		if (sc)
+			mw_sc_state(skops, &sc_sent, &sc_received);
 		if (MW_CTX(skops->args[1]) == BPF_TCP_CLOSE)
 			mw_track_close(skops, (__u32)MW_CTX(skops->args[0]), sc_sent, sc_received);
 		else
@@ -165,11 +167,27 @@ int mw_sockops(struct bpf_sock_ops *skops)
 		break;
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
 		mw_adopt(skops);
-		mw_sc_passive(skops);
+		if (sc)
+			mw_sc_passive(skops);
 		mw_track_inbound(skops);
 		break;
 	default:
 		break;
 	}
 	return 1;
+}
+
+SEC("sockops")
+int mw_sockops(struct bpf_sock_ops *skops)
+{
+	return mw_sockops_run(skops, 1);
+}
+
+/* The same without the shortcut, for kernels where it stays off (userspace/loader.c loads
+ * one of the two): its pairing uses BPF atomics (5.12), and 5.10 refuses a program that
+ * contains any, even where the verifier would never go. */
+SEC("sockops")
+int mw_sockops_nosc(struct bpf_sock_ops *skops)
+{
+	return mw_sockops_run(skops, 0);
 }

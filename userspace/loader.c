@@ -114,7 +114,9 @@ static struct bpf_program *mw_skel_prog(struct meshwarp_bpf *skel, enum mw_prog_
 	case MW_PROG_GETSOCKOPT:
 		return skel->progs.mw_getsockopt;
 	case MW_PROG_SOCKOPS:
-		return skel->progs.mw_sockops;
+		/* Without the shortcut, the sockops program without its code: 5.10 refuses
+		 * the BPF atomics its pairing uses, even where they would never run. */
+		return mw_features_shortcut() ? skel->progs.mw_sockops : skel->progs.mw_sockops_nosc;
 	case MW_PROG_GETPEERNAME4:
 		return skel->progs.mw_getpeername4;
 	case MW_PROG_GETPEERNAME6:
@@ -451,6 +453,9 @@ static int mw_load_and_attach(struct mw_dp *dp, const char *cgroup)
 		bpf_program__set_autoload(skel->progs.mw_sk_msg, false);
 		bpf_program__set_autoload(skel->progs.mw_sk_skb, false);
 	}
+	/* sockops with or without the shortcut's part (mw_skel_prog picks the same one) */
+	bpf_program__set_autoload(sc_ok ? skel->progs.mw_sockops_nosc : skel->progs.mw_sockops,
+				  false);
 
 	bpf_object__for_each_map(map, skel->obj) {
 		const char *name = bpf_map__name(map);
