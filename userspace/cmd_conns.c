@@ -4,6 +4,17 @@
  * Filters: -w WORKLOAD (name or netns cookie), -d DEST (address, or address:port).
  */
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -18,6 +29,7 @@
 #include "host.h"
 #include "loader.h"
 #include "log.h"
+#include "metrics.h"
 
 static const char *const mw_role_names[] = {
 	[MW_ROLE_DIRECT] = "direct",
@@ -150,6 +162,189 @@ static const struct mw_sc_live *mw_sc_live_find(const struct mw_sc_live *v, size
 	return f && !f->dup ? f : NULL;
 }
 
+/*
+ * Fresh counters (docs/metrics.md, `meshwarp conns`): the record's are sampled at RTT
+ * callbacks, so a connection that only receives shows its bytes late. sock_diag answers
+ * tcp_info, the same kernel counters, for every TCP socket of the caller's network namespace,
+ * with the socket's cookie (the cookie sockops keys the record by). One dump per namespace
+ * that has records, entered through a process living in it (/proc/<pid>/ns/net).
+ */
+static int mw_diag_dump(int family, struct mw_tcp_fresh **v, size_t *n, size_t *cap)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req = {};
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	char buf[32768];
+	int fd, done = 0, err = 0;
+
+	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (fd < 0)
+		return -errno;
+	req.nlh.nlmsg_len = sizeof(req);
+	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	req.r.sdiag_family = (__u8)family;
+	req.r.sdiag_protocol = IPPROTO_TCP;
+	req.r.idiag_states = ~0u;
+	req.r.idiag_ext = 1u << (INET_DIAG_INFO - 1);
+	if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		err = -errno;
+		goto out;
+	}
+	while (!done) {
+		ssize_t len = recv(fd, buf, sizeof(buf), 0);
+		struct nlmsghdr *h;
+
+		if (len < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			break;
+		}
+		if (len == 0)
+			break;
+		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+			struct inet_diag_msg *m = NLMSG_DATA(h);
+			struct rtattr *a;
+			int alen;
+
+			if (h->nlmsg_type == NLMSG_DONE) {
+				done = 1;
+				break;
+			}
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				err = -EIO;
+				done = 1;
+				break;
+			}
+			alen = (int)h->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*m));
+			for (a = (struct rtattr *)(m + 1); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+				struct tcp_info ti = {};
+				struct mw_tcp_fresh *f;
+
+				if (a->rta_type != INET_DIAG_INFO)
+					continue;
+				/* older kernels send a shorter tcp_info: missing fields stay 0 */
+				memcpy(&ti, RTA_DATA(a), RTA_PAYLOAD(a) < sizeof(ti) ?
+				       RTA_PAYLOAD(a) : sizeof(ti));
+				if (*n == *cap) {
+					size_t nc = *cap ? 2 * *cap : 256;
+					struct mw_tcp_fresh *nv = realloc(*v, nc * sizeof(**v));
+
+					if (!nv) {
+						err = -ENOMEM;
+						goto out;
+					}
+					*v = nv;
+					*cap = nc;
+				}
+				f = &(*v)[(*n)++];
+				memset(f, 0, sizeof(*f));
+				f->cookie = (uint64_t)m->id.idiag_cookie[0] |
+					    (uint64_t)m->id.idiag_cookie[1] << 32;
+				f->bytes_acked = ti.tcpi_bytes_acked;
+				f->bytes_received = ti.tcpi_bytes_received;
+				f->data_segs_out = ti.tcpi_data_segs_out;
+				f->data_segs_in = ti.tcpi_data_segs_in;
+				f->total_retrans = ti.tcpi_total_retrans;
+				f->rtt_us = ti.tcpi_rtt;
+				f->min_rtt_us = ti.tcpi_min_rtt == ~0u ? 0 : ti.tcpi_min_rtt;
+			}
+		}
+	}
+out:
+	close(fd);
+	return err;
+}
+
+static int mw_fresh_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct mw_tcp_fresh *)a)->cookie;
+	uint64_t y = ((const struct mw_tcp_fresh *)b)->cookie;
+
+	return x < y ? -1 : x > y;
+}
+
+static int mw_u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* tcp_info of every TCP socket of the namespaces in `want` (sorted), sorted by cookie.
+ * Best effort: a namespace no process lives in any more is skipped. *out needs free(). */
+static size_t mw_fresh_read(const uint64_t *want, size_t n_want, struct mw_tcp_fresh **out)
+{
+	struct mw_tcp_fresh *v = NULL;
+	size_t n = 0, cap = 0, done_n = 0;
+	uint64_t *done = NULL, *seen = NULL;
+	size_t n_seen = 0, cap_seen = 0;
+	struct dirent *de;
+	int self;
+	DIR *d;
+
+	*out = NULL;
+	if (!n_want)
+		return 0;
+	self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	d = opendir("/proc");
+	done = calloc(n_want, sizeof(*done));
+	if (self < 0 || !d || !done)
+		goto out;
+	while (done_n < n_want && (de = readdir(d))) {
+		char path[64];
+		struct stat st;
+		uint64_t ck = 0, *nv;
+		int fd;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/ns/net", de->d_name);
+		if (stat(path, &st))
+			continue;
+		/* one visit per namespace (by inode) */
+		if (bsearch(&(uint64_t){ st.st_ino }, seen, n_seen, sizeof(*seen), mw_u64_cmp))
+			continue;
+		if (n_seen == cap_seen) {
+			cap_seen = cap_seen ? 2 * cap_seen : 64;
+			nv = realloc(seen, cap_seen * sizeof(*seen));
+			if (!nv)
+				break;
+			seen = nv;
+		}
+		seen[n_seen++] = st.st_ino;
+		qsort(seen, n_seen, sizeof(*seen), mw_u64_cmp);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (setns(fd, CLONE_NEWNET) == 0 && mw_netns_cookie(&ck) == 0 &&
+		    bsearch(&ck, want, n_want, sizeof(*want), mw_u64_cmp) &&
+		    !bsearch(&ck, done, done_n, sizeof(*done), mw_u64_cmp)) {
+			mw_diag_dump(AF_INET, &v, &n, &cap);
+			mw_diag_dump(AF_INET6, &v, &n, &cap);
+			done[done_n++] = ck;
+			qsort(done, done_n, sizeof(*done), mw_u64_cmp);
+		}
+		close(fd);
+	}
+	if (setns(self, CLONE_NEWNET))
+		pr_warn("returning to the original network namespace: %s\n", strerror(errno));
+out:
+	if (self >= 0)
+		close(self);
+	if (d)
+		closedir(d);
+	free(done);
+	free(seen);
+	if (n)
+		qsort(v, n, sizeof(*v), mw_fresh_cmp);
+	*out = v;
+	return n;
+}
+
 static double mw_now_mono_ns(void)
 {
 	struct timespec ts;
@@ -163,7 +358,9 @@ int mw_cmd_conns(struct mw_opts *o, int argc, char **argv)
 	const char *want_wl = o->workload, *want_dst = o->destination;
 	json_object *arr = NULL;
 	struct mw_sc_live *sc = NULL;
-	size_t n_sc;
+	struct mw_tcp_fresh *fresh = NULL;
+	uint64_t *ns = NULL;
+	size_t n_sc, n_fresh, n_ns = 0;
 	struct mw_dp dp;
 	uint64_t k, next;
 	int err, first = 1;
@@ -185,6 +382,26 @@ int mw_cmd_conns(struct mw_opts *o, int argc, char **argv)
 		return MW_EXIT_FAIL;
 	}
 
+	/* the namespaces that have records, for their fresh counters */
+	while (bpf_map_get_next_key(dp.conn_fd, first ? NULL : &k, &next) == 0) {
+		struct mw_conn cn;
+		uint64_t *nv;
+
+		first = 0;
+		k = next;
+		if (bpf_map_lookup_elem(dp.conn_fd, &k, &cn))
+			continue;
+		if (n_ns && bsearch(&cn.netns, ns, n_ns, sizeof(*ns), mw_u64_cmp))
+			continue;
+		nv = realloc(ns, (n_ns + 1) * sizeof(*ns));
+		if (!nv)
+			break;
+		ns = nv;
+		ns[n_ns++] = cn.netns;
+		qsort(ns, n_ns, sizeof(*ns), mw_u64_cmp);
+	}
+	first = 1;
+	n_fresh = mw_fresh_read(ns, n_ns, &fresh);
 	n_sc = mw_sc_live_read(o->pin_dir, &sc);
 	now = mw_now_mono_ns();
 	if (o->json)
@@ -196,6 +413,7 @@ int mw_cmd_conns(struct mw_opts *o, int argc, char **argv)
 	while (bpf_map_get_next_key(dp.conn_fd, first ? NULL : &k, &next) == 0) {
 		char wl[80], src[64], dst[64], cookie[32];
 		const struct mw_sc_live *scl;
+		const struct mw_tcp_fresh *fr;
 		__u64 sc_sent = 0, sc_received = 0, hop = 0;
 		struct mw_conn cn;
 		double age;
@@ -214,6 +432,10 @@ int mw_cmd_conns(struct mw_opts *o, int argc, char **argv)
 		    !(dst[0] == '[' && !strncmp(dst + 1, want_dst, strlen(want_dst))))
 			continue;
 		age = (now - (double)cn.start_ns) / 1e9;
+		fr = n_fresh ? bsearch(&(struct mw_tcp_fresh){ .cookie = k }, fresh, n_fresh,
+				       sizeof(*fresh), mw_fresh_cmp) : NULL;
+		if (fr)
+			mw_conn_refresh(&cn, fr);
 		/* The app leg's cookie joins the two legs of a sidecar hop (docs/metrics.md). */
 		if (cn.role == MW_ROLE_REDIRECTED)
 			hop = k;
@@ -265,6 +487,8 @@ int mw_cmd_conns(struct mw_opts *o, int argc, char **argv)
 	}
 	mw_dp_close(&dp);
 	free(sc);
+	free(fresh);
+	free(ns);
 	if (o->json) {
 		printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY |
 							    JSON_C_TO_STRING_SPACED));

@@ -9,6 +9,8 @@
 #   P connections at once to one destination: whatever is joined is joined to an app leg of that
 #     destination, no app leg twice
 #   a held connection: `meshwarp conns -j` shows both legs with the same "hop"
+#   a connection that only receives: `meshwarp conns` shows its bytes while it is open (fresh
+#     counters from sock_diag, not the RTT-time sample)
 #
 #   pod 10.250.25.1 ==veth== up 10.250.25.2
 # shellcheck source=tests/integration/lib.sh
@@ -50,7 +52,8 @@ mw_veth pod "$POD_IP" up "$UP_IP"
 mw_spawn up --no-cg "$MW_TOOLS/mwt-sink" -p 8080 -r "$A" -w "$B"
 mw_spawn up --no-cg "$MW_TOOLS/mwt-sink" -p 8081 -r "$A" -w "$B"
 mw_spawn up --no-cg "$MW_TOOLS/mwt-sink" -p 8082 -r "$A" -w "$B"
-for p in 8080 8081 8082; do
+mw_spawn up --no-cg "$MW_TOOLS/mwt-sink" -p 8083 -r 0 -w "$B"
+for p in 8080 8081 8082 8083; do
 	mw_wait_port up "$p" || mw_die "mwt-sink on $p did not listen"
 done
 mw_haproxy pod 15001
@@ -133,5 +136,17 @@ mw_expect_eq "conns: the same hop on both, the app leg's cookie" "1 true" \
 	"$(jq -r '"\([.[].hop] | unique | length) \(.[0].hop == ([.[] | select(.role == "redirected")][0].cookie))"' <<<"$live")"
 touch "$MW_TMP/release"
 wait "$HELD"
+
+# --- fresh live bytes: a connection that only receives ------------------------------------
+# sockops samples at RTT callbacks (ACKs of data we sent): an app that never writes gets none,
+# so its record says 0 received until it closes; conns reads tcp_info (sock_diag) instead.
+mw_in_pod pod "$XFER" -s 0 -r "$B" -H "$MW_TMP/release2" "$UP_IP" 8083 >"$MW_TMP/recv.out" 2>&1 &
+RECV=$!
+mw_register_pid "$RECV"
+mw_wait_log "$MW_TMP/recv.out" '^held$' || mw_fail "receive-only connection" "not held"
+mw_expect_eq "conns: a receive-only connection shows its received bytes while open" "0 $B" \
+	"$("$MESHWARP" conns -j -w "$WL" | jq -r '.[] | select(.role == "redirected" and (.destination | endswith(":8083"))) | "\(.sent_bytes) \(.received_bytes)"')"
+touch "$MW_TMP/release2"
+wait "$RECV"
 
 mw_test_end

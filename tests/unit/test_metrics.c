@@ -1085,6 +1085,48 @@ static void test_conn_json_hop(void **state)
 	free(buf);
 }
 
+/* conns' fresh counters: the SYN of an active socket and the FINs the record names come
+ * out, as in sockops; a passive (inbound) socket has no SYN in bytes_acked; nothing goes
+ * backwards; a record not established yet is left alone. */
+static void test_conn_refresh(void **state)
+{
+	struct mw_tcp_fresh f = { .bytes_acked = 1001, .bytes_received = 5000, .data_segs_out = 3,
+				  .data_segs_in = 7, .total_retrans = 1, .rtt_us = 40,
+				  .min_rtt_us = 20 };
+	struct mw_conn c = {};
+
+	(void)state;
+	c.role = MW_ROLE_DIRECT;
+	mw_conn_refresh(&c, &f);
+	assert_int_equal(c.bytes_sent, 0);		/* not established: untouched */
+	c.established_ns = 1;
+	c.bytes_received = 10;
+	c.min_rtt_us = 30;
+	mw_conn_refresh(&c, &f);
+	assert_int_equal(c.bytes_sent, 1000);
+	assert_int_equal(c.bytes_received, 5000);
+	assert_int_equal(c.segs_out, 3);
+	assert_int_equal(c.segs_in, 7);
+	assert_int_equal(c.retransmits, 1);
+	assert_int_equal(c.srtt_us, 40);
+	assert_int_equal(c.min_rtt_us, 20);
+	c.flags = MW_CONN_F_FIN_ACKED | MW_CONN_F_FIN_IN;
+	f.bytes_acked = 1002;
+	f.bytes_received = 5001;
+	mw_conn_refresh(&c, &f);
+	assert_int_equal(c.bytes_sent, 1000);
+	assert_int_equal(c.bytes_received, 5000);
+	f.bytes_acked = 10;				/* older than the record: kept */
+	mw_conn_refresh(&c, &f);
+	assert_int_equal(c.bytes_sent, 1000);
+	memset(&c, 0, sizeof(c));
+	c.role = MW_ROLE_INBOUND;
+	c.established_ns = 1;
+	f.bytes_acked = 700;
+	mw_conn_refresh(&c, &f);
+	assert_int_equal(c.bytes_sent, 700);
+}
+
 /* --tracking, MESHWARP_TRACKING and `meshwarp tracking` take exactly these words. */
 static void test_tracking_parse(void **state)
 {
@@ -1119,6 +1161,7 @@ int main(void)
 		cmocka_unit_test(test_conn_json_v6),
 		cmocka_unit_test(test_tracking_parse),
 		cmocka_unit_test(test_conn_json_hop),
+		cmocka_unit_test(test_conn_refresh),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

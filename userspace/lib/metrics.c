@@ -1170,3 +1170,32 @@ int mw_tracking_parse(const char *s)
 		return 0;
 	return -EINVAL;
 }
+
+void mw_conn_refresh(struct mw_conn *c, const struct mw_tcp_fresh *f)
+{
+	uint64_t acked = f->bytes_acked, rcvd = f->bytes_received;
+
+	/* the corrections of mw_conn_sample (bpf/lib/track.bpf.h) */
+	if (c->established_ns && c->role != MW_ROLE_INBOUND && acked)
+		acked--;
+	if ((c->flags & MW_CONN_F_FIN_ACKED) && acked)
+		acked--;
+	if ((c->flags & MW_CONN_F_FIN_IN) && rcvd)
+		rcvd--;
+	if (!c->established_ns)
+		return;	/* nothing moved yet */
+	if (acked > c->bytes_sent)
+		c->bytes_sent = acked;
+	if (rcvd > c->bytes_received)
+		c->bytes_received = rcvd;
+	if (f->data_segs_out > c->segs_out)
+		c->segs_out = f->data_segs_out;
+	if (f->data_segs_in > c->segs_in)
+		c->segs_in = f->data_segs_in;
+	if (f->total_retrans > c->retransmits)
+		c->retransmits = f->total_retrans;
+	if (f->rtt_us)
+		c->srtt_us = f->rtt_us;
+	if (f->min_rtt_us && (!c->min_rtt_us || f->min_rtt_us < c->min_rtt_us))
+		c->min_rtt_us = f->min_rtt_us;
+}

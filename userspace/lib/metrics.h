@@ -161,6 +161,21 @@ int mw_render_conn_json_hop(const struct mw_conn_event *e, const char *workload,
  * "on"/"1" -> 1, "off"/"0" -> 0, anything else -EINVAL. */
 int mw_tracking_parse(const char *s);
 
+/* Fresh counters of a live socket, as sock_diag's tcp_info gives them (the same kernel
+ * counters sockops samples). */
+struct mw_tcp_fresh {
+	uint64_t cookie;
+	uint64_t bytes_acked;	/* tcpi_bytes_acked: sequence space, SYN and FIN included */
+	uint64_t bytes_received;	/* tcpi_bytes_received: the peer's FIN included */
+	uint32_t data_segs_out, data_segs_in, total_retrans;
+	uint32_t rtt_us, min_rtt_us;
+};
+
+/* Puts fresh counters into a live record (c->bytes_* as the application wrote and can read):
+ * the SYN of an active socket and the FINs the record's flags name are taken out, as
+ * sockops does at a sample; nothing goes backwards. */
+void mw_conn_refresh(struct mw_conn *c, const struct mw_tcp_fresh *f);
+
 /* Bucket index for a value in microseconds (the kernel computes the same). */
 unsigned int mw_hist_bucket(uint64_t us);
 
