@@ -131,14 +131,16 @@ static int mw_bpf_remove_batch(void *ctx, enum mw_map_id map, const void *keys, 
 					  &opts))
 			return 0;
 		err = -errno;
-		done += cnt;
-		if (err == -ENOENT) {	/* absent: not an error, go on after it */
-			done++;
+		if (err == -ENOENT) {
+			/* The kernel deleted cnt keys, then found one absent: not an error,
+			 * go on after it. */
+			done += cnt + 1;
 			continue;
 		}
 		if (err != -EINVAL && err != -EOPNOTSUPP && err != -MW_ENOTSUPP)
 			return err;
-		/* No batch deletes for this map type. */
+		/* No batch deletes for this map type (cnt is not the kernel's then: it
+		 * refused before starting). */
 		for (; done < n; done++) {
 			err = mw_bpf_remove(ctx, map, (const char *)keys + done * ksz);
 			if (err)
