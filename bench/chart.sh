@@ -14,7 +14,8 @@ png=${2:?usage: chart.sh RESULTS.tsv OUT.png [PATHS]}
 paths=${3:-$(awk -F'\t' 'NR > 1 { seen[$4] = 1 } END {
 	n = split("a b c d p", all, " "); for (i = 1; i <= n; i++) if (all[i] in seen) printf "%s ", all[i] }' "$tsv")}
 read -r -a P <<<"$paths"
-mapfile -t modes < <(awk -F'\t' 'NR > 1 && !seen[$1]++ { print $1 }' "$tsv")
+# (only the path tables' modes: the TSV also holds "track" and "agent" runs, which are no panel)
+mapfile -t modes < <(awk -F'\t' 'NR > 1 && $1 ~ /^[0-9]+core$/ && !seen[$1]++ { print $1 }' "$tsv")
 if [ "${#modes[@]}" -eq 0 ] || [ "${#P[@]}" -eq 0 ]; then
 	echo "chart.sh: no samples in $tsv" >&2
 	exit 1

@@ -156,6 +156,10 @@ END {
 	for (i = 1; i <= np; i++) if (P[i] != "a") { nc++; CX[nc] = P[i]; CY[nc] = "a" }
 	for (i = 1; i <= np; i++) if (P[i] != "a" && P[i] != "b") { nc++; CX[nc] = P[i]; CY[nc] = "b" }
 	for (i = 1; i <= np; i++) if (P[i] == "c" || P[i] == "d") { nc++; CX[nc] = P[i]; CY[nc] = "p" }
+	# the shortcut on versus off: its own effect, the rest of the path being the same
+	hasc = 0
+	for (i = 1; i <= np; i++) if (P[i] == "c") hasc = 1
+	if (hasd && hasc) { nc++; CX[nc] = "d"; CY[nc] = "c" }
 	for (j = 1; j <= nc; j++) { hdr = hdr " " CX[j] "/" CY[j] " |"; sep = sep "---|" }
 	print "Ratios of medians (x/y: path x over path y):"
 	print ""

@@ -2,7 +2,8 @@
 # `make bench`: what interception costs, measured side by side with real tools.
 #
 #   bench/run.sh [--quick] [--rounds N] [--seconds S] [--two-core-rounds N] [--no-two-core]
-#                [--workloads http_ka,http_1c,connrate,pingpong,bulk_large,bulk_1k]
+#                [--workloads http_ka,http_1c,connrate,pingpong,bulk_large,bulk_1k] [--paths a,b,c,d,p]
+#                [--perf]   (perf record -g of the path's CPUs during every run, and a summary)
 #
 # Paths (each a pod namespace of its own, the same HAProxy config in every sidecar):
 #   (a) client -> upstream directly, no mesh, no sidecar                     the floor
@@ -44,9 +45,11 @@ ROUNDS_2CORE=3
 TWO_CORE=1
 ALL_WORKLOADS=(http_ka http_1c connrate pingpong bulk_large bulk_1k)
 WL_ARG=
+PATHS_ARG=
+PERF=0
 
 usage() {
-	sed -n '2,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -65,6 +68,8 @@ while [ $# -gt 0 ]; do
 	--two-core-rounds) bn_int "$1" "${2:-}" 1; ROUNDS_2CORE=$2; shift ;;
 	--no-two-core) TWO_CORE=0 ;;
 	--workloads) WL_ARG=${2:-}; shift ;;
+	--paths) PATHS_ARG=${2:-}; shift ;;
+	--perf) PERF=1 ;;
 	-h | --help) usage ;;
 	*) echo "bench: unknown argument $1" >&2; usage ;;
 	esac
@@ -77,6 +82,10 @@ if [ -n "$WL_ARG" ]; then
 		[[ " ${ALL_WORKLOADS[*]} " == *" $w "* ]] ||
 			{ echo "bench: unknown workload $w (${ALL_WORKLOADS[*]})" >&2; exit 2; }
 	done
+fi
+if [ -n "$PATHS_ARG" ]; then
+	[[ $PATHS_ARG =~ ^[abcdp](,[abcdp])*$ ]] ||
+		{ echo "bench: --paths wants a comma-separated subset of a,b,c,d,p" >&2; exit 2; }
 fi
 if [ "$QUICK" -eq 1 ]; then
 	ROUNDS=1
@@ -286,11 +295,22 @@ else
 	"${MW_TO[@]}" ip netns exec "$(mw_ns short)" "$MESHWARP" init disable >/dev/null 2>&1
 	echo "# $D_NOTE"
 fi
+if [ -n "$PATHS_ARG" ]; then
+	IFS=, read -r -a want <<<"$PATHS_ARG"
+	kept=()
+	for p in "${PATHS[@]}"; do
+		[[ " ${want[*]} " == *" $p "* ]] && kept+=("$p")
+	done
+	[ "${#kept[@]}" -gt 0 ] || mw_die "--paths $PATHS_ARG: none of them is available (${PATHS[*]})"
+	PATHS=("${kept[@]}")
+fi
 
-declare -A PATH_POD=([a]=plain [b]=ipt [c]=mesh [d]=short [p]=plain)
-declare -A PATH_CG=([a]=$CG_PLAIN [b]=$CG_PLAIN [c]=$CG_MESH [d]=$CG_MESH [p]=$CG_PLAIN)
+# ton/toff: path (c) with connection tracking on/off (bn_tracking).
+declare -A PATH_POD=([a]=plain [b]=ipt [c]=mesh [d]=short [p]=plain [ton]=mesh [toff]=mesh)
+declare -A PATH_CG=([a]=$CG_PLAIN [b]=$CG_PLAIN [c]=$CG_MESH [d]=$CG_MESH [p]=$CG_PLAIN
+		    [ton]=$CG_MESH [toff]=$CG_MESH)
 declare -A PATH_NAME=([a]="(a) direct" [b]="(b) iptables" [c]="(c) meshwarp" [d]="(d) shortcut"
-		      [p]="(p) sidecar explicit")
+		      [p]="(p) sidecar explicit" [ton]="(c) tracking on" [toff]="(c) tracking off")
 
 # Enrolment timings on scratch namespaces (deleted after each sample).
 bn_enrol_samples() {
@@ -454,6 +474,43 @@ bn_stop_servers() {
 	SERVER_PIDS=()
 }
 
+# --perf: a call-graph profile of the path's CPUs (everything on them, other users of the
+# machine included) for the length of each run, in $PERF_DIR/<mode>-r<round>-<workload>-<path>.data,
+# and a flat profile beside it (.txt: the top symbols, children excluded).
+PERF_DIR=$RESULTS/perf-$STAMP
+PERF_PID=
+PERF_NAME=
+bn_perf_start() {	# NAME CPUS
+	command -v perf >/dev/null 2>&1 || { echo "bench: --perf: perf missing" >&2; PERF=0; return; }
+	mkdir -p "$PERF_DIR"
+	PERF_NAME=$PERF_DIR/$1
+	perf record -q -g -C "$2" -o "$PERF_NAME.data" >/dev/null 2>&1 </dev/null &
+	PERF_PID=$!
+	mw_register_pid "$PERF_PID"
+	sleep 0.3	# perf's setup, so the run is covered from its start
+}
+bn_perf_stop() {
+	[ -n "$PERF_PID" ] || return 0
+	kill -INT "$PERF_PID" 2>/dev/null
+	wait "$PERF_PID" 2>/dev/null
+	PERF_PID=
+	timeout 120 perf report -i "$PERF_NAME.data" --no-children -g none --sort dso,symbol --stdio \
+		2>/dev/null | grep -v '^$' | grep -E '^ +[0-9]' | head -n 60 >"$PERF_NAME.txt"
+}
+
+# bn_sc_events: the shortcut's event counters (host-wide for this run's pin dir; only pod
+# "short" has the shortcut, so their moves during a (d) run are that run's), in SC_EVENTS order.
+SC_EVENTS=(paired unpaired messages bytes left_budget left_peer_gone left_turned_off
+	   insert_errors table_full)
+declare -a SC_ROWS=()	# one line per (d) run: what the counters did during it
+bn_sc_events() {
+	local names
+	names=$(printf '"%s",' "${SC_EVENTS[@]}")
+	mw_in_ns short "${MW_TO_STATUS[@]}" "$MESHWARP" status -j 2>/dev/null |
+		jq -r "(.shortcut.events // {}) as \$e | [${names%,}] | map(\$e[.] // \"?\") | join(\" \")" \
+			2>/dev/null
+}
+
 # ---------------------------------------------------------------------------------------------
 # One measurement: a workload on a path. Appends "mode round workload path metric value" rows to
 # the raw TSV; returns non-zero when the run produced no number.
@@ -478,12 +535,14 @@ bn_measure() {
 	local mode=$1 round=$2 w=$3 p=$4 cpus=$5 threads=$6
 	local pod=${PATH_POD[$p]} cgd=${PATH_CG[$p]} host=$SVC ph=$PORT_HTTP pp=$PORT_PP pb=$PORT_BULK
 	local s=$SECONDS_PER_RUN lim=$((SECONDS_PER_RUN + 20)) out line v before after
-	local cpu0 cpu1 ops=
+	local cpu0 cpu1 ops= sc0= sc1=
 	local -a vals=()
 	if [ "$p" == p ]; then
 		host=127.0.0.1 ph=15080 pp=15011 pb=15201
 	fi
 	[ "$p" != a ] && before=$(bn_hap_stot "$pod")
+	[ "$p" == d ] && sc0=$(bn_sc_events)
+	[ "$PERF" -eq 1 ] && bn_perf_start "$mode-r$round-$w-$p" "$cpus"
 	cpu0=$(bn_cpu_us)
 	case $w in
 	http_ka | http_1c)
@@ -535,6 +594,8 @@ bn_measure() {
 		;;
 	esac
 	cpu1=$(bn_cpu_us)
+	[ "$PERF" -eq 1 ] && bn_perf_stop
+	[ "$p" == d ] && bn_sc_delta "$mode" "$round" "$w" "$sc0" "$(bn_sc_events)"
 	# CPU time of every process of the path (client, sidecar, upstream: all of them live in the
 	# test cgroup, and only this path is busy) per operation. Less sensitive than rates to what
 	# else runs on the machine.
@@ -571,6 +632,187 @@ bn_measure() {
 	printf "%s %-6s r%s %-10s %-22s%s\n" "$(bn_el)" "$mode" "$round" "$w" "${PATH_NAME[$p]}" "$summary"
 }
 
+# bn_sc_delta MODE ROUND WORKLOAD BEFORE AFTER: what the shortcut's counters did in a (d) run,
+# into the TSV (metrics sc_*) and SC_ROWS for the report: whether the shortcut was engaged.
+bn_sc_delta() {
+	local -a b a
+	local i d line=
+	read -r -a b <<<"$4"
+	read -r -a a <<<"$5"
+	for i in "${!SC_EVENTS[@]}"; do
+		if [[ ${b[i]:-} =~ ^[0-9]+$ && ${a[i]:-} =~ ^[0-9]+$ ]]; then
+			d=$((a[i] - b[i]))
+			bn_record "$1" "$2" "$3" d "sc_${SC_EVENTS[i]}" "$d"
+		else
+			d="?"
+		fi
+		line+=" | $d"
+	done
+	SC_ROWS+=("| $1 r$2 $3$line |")
+}
+
+# ---------------------------------------------------------------------------------------------
+# Connection tracking and metrics, on versus off: path (c), the host-wide tracking switch
+# (`meshwarp tracking on|off`, docs/metrics.md), interleaved rounds with the order alternating,
+# mode "track" in the TSV. New connections per second is what tracking costs most (a record
+# opened and closed, an event, per connection); keep-alive HTTP shows what its RTT and state
+# callbacks cost per packet (not in --quick). The switch is left on at the end.
+TRACK_NOTE="not measured: path (c) not run (--paths)"
+TRACK_WL=(connrate http_ka)
+[ "$QUICK" -eq 1 ] && TRACK_WL=(connrate)
+
+bn_tracking_set() {	# on|off: set the switch, and check that it says so
+	local got
+	got=$("${MW_TO_STATUS[@]}" "$MESHWARP" tracking "$1" 2>&1)
+	[ "$("${MW_TO_STATUS[@]}" "$MESHWARP" tracking 2>/dev/null)" == "$1" ] ||
+		{ echo "# tracking $1 failed: $got"; return 1; }
+}
+
+bn_tracking() {	# CPUS THREADS ROUNDS
+	local cpus=$1 threads=$2 rounds=$3 r w s order
+	if ! "${MW_TO_STATUS[@]}" "$MESHWARP" tracking >/dev/null 2>&1; then
+		TRACK_NOTE="not measured: no switch (\`meshwarp tracking\` is not in $MESHWARP)"
+		return
+	fi
+	TRACK_NOTE=
+	echo "# $(bn_el) tracking on versus off: ${TRACK_WL[*]}, $rounds round(s)"
+	for r in $(seq "$rounds"); do
+		order=(on off)
+		[ $((r % 2)) -eq 0 ] && order=(off on)
+		for w in "${TRACK_WL[@]}"; do
+			for s in "${order[@]}"; do
+				if ! bn_tracking_set "$s"; then
+					NFAIL=$((NFAIL + 1))
+					FAILS+=("track r$r $w: \`meshwarp tracking $s\` did not take")
+					continue
+				fi
+				bn_measure track "$r" "$w" "t$s" "$cpus" "$threads" || NFAIL=$((NFAIL + 1))
+			done
+		done
+	done
+	bn_tracking_set on || NFAIL=$((NFAIL + 1))
+}
+
+# The tracking report: per workload and metric, median [min–max] on and off, off/on, and the
+# per-round off/on (the two runs of a round are back to back).
+bn_tracking_report() {
+	awk -F'\t' '
+	function med(list,    n, i, j, t, s) {
+		n = split(list, s, " ")
+		for (i = 2; i <= n; i++) { t = s[i] + 0; for (j = i - 1; j >= 1 && s[j] + 0 > t; j--) s[j + 1] = s[j]; s[j + 1] = t }
+		MIN = s[1]; MAX = s[n]
+		return n % 2 ? s[(n + 1) / 2] : (s[n / 2] + s[n / 2 + 1]) / 2
+	}
+	NR > 1 && $1 == "track" && ($5 == "cps" || $5 == "rps" || $5 == "cpu_op" || $5 == "p99_us") {
+		k = $3 " " $5
+		v[k, $4] = v[k, $4] " " $6
+		byr[k, $4, $2] = $6
+		if (!(k in seen)) { seen[k] = ++nk; order[nk] = k }
+		rounds[$2] = 1
+	}
+	END {
+		label["connrate cps"] = "new connection per request, conn/s ↑"
+		label["connrate p99_us"] = "new connection per request, p99 µs ↓"
+		label["connrate cpu_op"] = "CPU per new connection, µs ↓"
+		label["http_ka rps"] = "keep-alive HTTP, many conns, req/s ↑"
+		label["http_ka p99_us"] = "keep-alive HTTP, many conns, p99 µs ↓"
+		label["http_ka cpu_op"] = "CPU per request, many conns, µs ↓"
+		print "| workload | tracking on | tracking off | off/on | off/on per round |"
+		print "|---|---|---|---|---|"
+		for (i = 1; i <= nk; i++) {
+			k = order[i]
+			if (!((k, "ton") in v) || !((k, "toff") in v)) continue
+			on = med(v[k, "ton"]); onr = sprintf("%.0f [%.0f–%.0f]", on, MIN, MAX)
+			off = med(v[k, "toff"]); offr = sprintf("%.0f [%.0f–%.0f]", off, MIN, MAX)
+			pl = ""
+			for (r in rounds) {
+				if (!((k, "ton", r) in byr) || !((k, "toff", r) in byr)) continue
+				if (byr[k, "ton", r] > 0) pl = pl " " byr[k, "toff", r] / byr[k, "ton", r]
+			}
+			pr = pl == "" ? "—" : sprintf("%.2f× [%.2f–%.2f]", med(pl), MIN, MAX)
+			lb = (k in label) ? label[k] : k
+			printf "| %s | %s | %s | %s | %s |\n", lb, onr, offr,
+				(on > 0 ? sprintf("%.2f×", off / on) : "—"), pr
+		}
+	}' "$OUT_TSV"
+}
+
+# ---------------------------------------------------------------------------------------------
+# The agent's memory: `meshwarp agent` on this run's pin dir (its socket and connection log in
+# $MW_TMP, its metrics port inside a namespace of its own), VmRSS and VmHWM from /proc: idle;
+# after enrolling AGENT_PODS new namespaces through it (their init wall time too); after the
+# connections of one connrate run on path (c) (their close events reach the agent's ring buffer
+# reader and its log); after a /metrics scrape. Started after the rounds, stopped before the
+# report: it never runs during a measurement above.
+AGENT_NOTE="not measured: path (c) not run (--paths)"
+AGENT_ROWS=()
+AGENT_ENROL=()
+AGENT_PODS=$([ "$QUICK" -eq 1 ] && echo 2 || echo 20)
+
+bn_rss() {	# PID: "VmRSS kB VmHWM kB"
+	awk '$1 == "VmRSS:" { r = $2 } $1 == "VmHWM:" { h = $2 } END { print r + 0, h + 0 }' \
+		"/proc/$1/status" 2>/dev/null
+}
+
+bn_agent_row() {	# PID LABEL
+	local m
+	read -r -a m <<<"$(bn_rss "$1")"
+	AGENT_ROWS+=("| $2 | $(awk -v k="${m[0]:-0}" 'BEGIN { printf "%.1f", k / 1024 }') | $(awk -v k="${m[1]:-0}" 'BEGIN { printf "%.1f", k / 1024 }') |")
+}
+
+bn_agent_memory() {	# CPUS
+	local cpus=$1 sock=$MW_TMP/agent/enrol.sock log=$MW_TMP/agent-conns.jsonl apid alog i ns t0 n0 n1
+	local mport=$((20000 + 16#${MW_ID#mw} % 10000 * 3 + 1))
+	if ! "${MW_TO[@]}" "$MESHWARP" help 2>&1 | grep -Eq '^  agent( |$)'; then
+		AGENT_NOTE="not measured: no agent (\`meshwarp help\` lists no \`agent\` command)"
+		return
+	fi
+	mw_netns agent
+	mkdir -p "$MW_TMP/agent"
+	# In the test cgroup, whose CPU time the rounds measure: so it runs only now.
+	bn_spawn agent "$CG_PLAIN" agent "$cpus" "$MESHWARP" agent --socket "$sock" \
+		--conn-log "$log" --metrics-addr "127.0.0.1:$mport"
+	apid=$MW_PID
+	alog=$MW_LOG
+	for i in $(seq 100); do
+		[ -S "$sock" ] && break
+		sleep 0.1
+	done
+	if ! [ -S "$sock" ] || ! kill -0 "$apid" 2>/dev/null; then
+		AGENT_NOTE="not measured: the agent did not open its socket ($(tail -n 2 "$MW_LOG" | tr '\n' ' '))"
+		mw_kill "$apid"
+		return
+	fi
+	AGENT_NOTE=
+	sleep 0.5
+	bn_agent_row "$apid" "idle, just started (its pin dir has the bench's 3 workloads)"
+	for i in $(seq "$AGENT_PODS"); do
+		ns=$(mw_ns "g$i")
+		ip netns add "$ns" && MW_NETNS+=("$ns")
+		ip -n "$ns" link set lo up
+		t0=$(bn_now_us)
+		MESHWARP_AGENT_SOCKET=$sock "${MW_TO[@]}" ip netns exec "$ns" "$MESHWARP" init \
+			>/dev/null 2>&1 && AGENT_ENROL+=("$(bn_us_since "$t0")")
+	done
+	# the agent logs each enrolment it did ("enable for pid N: exit 0")
+	bn_agent_row "$apid" "after enrolling $AGENT_PODS more workloads through it ($(grep -c 'enable for pid [0-9]*: exit 0' "$alog") enrolled by the agent)"
+	n0=$(wc -l <"$log" 2>/dev/null || echo 0)
+	bn_measure agent 1 connrate c "$cpus" 1 >/dev/null || true
+	sleep 0.5	# the last close events
+	n1=$(wc -l <"$log" 2>/dev/null || echo 0)
+	bn_agent_row "$apid" "after one connrate run on path (c): $((n1 - n0)) connections logged"
+	mw_in_ns agent timeout 20 curl -s "http://127.0.0.1:$mport/metrics" >"$MW_TMP/agent-metrics.txt" 2>/dev/null
+	bn_agent_row "$apid" "after a /metrics scrape ($(wc -l <"$MW_TMP/agent-metrics.txt") lines)"
+	kill -TERM "$apid" 2>/dev/null
+	mw_kill "$apid"
+	for i in $(seq "$AGENT_PODS"); do
+		ns=$(mw_ns "g$i")
+		"${MW_TO[@]}" ip netns exec "$ns" "$MESHWARP" init disable >/dev/null 2>&1
+		ip netns del "$ns" 2>/dev/null
+	done
+	echo "# $(bn_el) agent memory measured"
+}
+
 NPASS=0
 NFAIL=0
 
@@ -592,6 +834,10 @@ bn_mode() {
 			done
 		done
 	done
+	if [ "$mode" == 1core ] && [[ " ${PATHS[*]} " == *" c "* ]]; then
+		bn_tracking "$cpus" "$threads" "$rounds"
+		bn_agent_memory "$cpus"
+	fi
 	bn_stop_servers
 	echo "# $(bn_el) servers stopped"
 }
@@ -606,30 +852,6 @@ MESH_COUNTERS=$(mw_in_ns mesh "${MW_TO_STATUS[@]}" "$MESHWARP" status -j 2>/dev/
 	"redirect \($d.redirect), uid \($d.uid), local \($d.local); origdst_answered \($s.origdst_answered), origdst_unknown \($s.origdst_unknown), origdst_by_conntrack \($s.origdst_by_conntrack), origdst_table_full \($s.origdst_table_full), sk_storage_errors \($s.sk_storage_errors)"' 2>/dev/null)
 IPT_REDIRECTS=$(mw_in_ns ipt iptables -w -t nat -L APPMESH_EGRESS -v -x -n 2>/dev/null |
 	awk '/REDIRECT/ { print $1; exit }')
-
-# ---------------------------------------------------------------------------------------------
-# SLOTS: measurements of features that are not there yet. Each prints one line for the report.
-#
-# Tracking and metrics cost: conn/s of path (c), tracking and metrics on versus off, interleaved
-# (the connrate workload of bn_measure, alternating the switch each round), reported as off/on.
-# It needs a switch that turns tracking off; until meshwarp has one, this says why not.
-bn_slot_tracking() {
-	if "${MW_TO[@]}" "$MESHWARP" help 2>&1 | grep -Eq '^  conns( |$)'; then
-		echo "not measured: tracking exists (\`meshwarp conns\`) but has no off switch to compare against"
-	else
-		echo "not measured: no tracking yet"
-	fi
-}
-
-# Agent memory: VmRSS and VmHWM (/proc/PID/status) of \`meshwarp agent\`, serving this run's pin
-# dir on a socket in \$MW_TMP and a metrics port inside a bench namespace, after the rounds' traffic.
-bn_slot_agent_memory() {
-	if "${MW_TO[@]}" "$MESHWARP" help 2>&1 | grep -Eq '^  agent( |$)'; then
-		echo "not measured: no agent measurement in this harness yet (\`meshwarp help\` lists an \`agent\` command)"
-	else
-		echo "not measured: no agent yet"
-	fi
-}
 
 # ---------------------------------------------------------------------------------------------
 # Report.
@@ -670,13 +892,43 @@ WALL_S=$(( ($(date +%s%N) - START_NS) / 1000000000 ))
 		echo "| ${row%%	*} | $(bn_median_list ${row#*	}) |"
 	done
 	echo
-	echo "## Connection tracking and metrics (on versus off, conn/s)"
+	if [ "${#SC_ROWS[@]}" -gt 0 ]; then
+		echo "## The shortcut in the (d) runs"
+		echo
+		echo "What \`meshwarp status -j\` shortcut events did during each (d) run (after minus before;"
+		echo "pod \`short\` is the only workload with the shortcut). \`messages\`/\`bytes\` moving means the"
+		echo "app↔sidecar hop was on the shortcut; \`unpaired\` counts connections whose app wrote before"
+		echo "the sidecar's socket joined (TCP for good), \`left_*\` connections that left it."
+		echo
+		echo "| run | $(printf '%s | ' "${SC_EVENTS[@]}" | sed 's/ | $//') |"
+		echo "|---|$(printf -- '---|%.0s' "${SC_EVENTS[@]}")"
+		printf '%s\n' "${SC_ROWS[@]}"
+		echo
+	fi
+	echo "## Connection tracking and metrics (on versus off)"
 	echo
-	bn_slot_tracking
+	if [ -n "$TRACK_NOTE" ]; then
+		echo "$TRACK_NOTE"
+	else
+		echo "Path (c), one core, the host-wide switch (\`meshwarp tracking on|off\`) flipped between the two runs of each round, order alternating; $ROUNDS round(s). Target: tracking and metrics cost ≤ 3 % of connections/s (off/on ≤ 1.03 on conn/s)."
+		echo
+		bn_tracking_report
+	fi
 	echo
 	echo "## Agent memory"
 	echo
-	bn_slot_agent_memory
+	if [ -n "$AGENT_NOTE" ]; then
+		echo "$AGENT_NOTE"
+	else
+		echo "\`meshwarp agent\` on this run's pin dir (VmRSS and VmHWM from /proc/PID/status, MiB), started after the rounds."
+		echo
+		echo "| agent | RSS MiB | peak RSS MiB |"
+		echo "|---|---|---|"
+		printf '%s\n' "${AGENT_ROWS[@]}"
+		echo
+		# shellcheck disable=SC2086 # the samples are a space-separated list
+		echo "Wall time of \`ip netns exec POD meshwarp init\` through the agent (a new namespace each): $(bn_median_list ${AGENT_ENROL[*]:-})."
+	fi
 	echo
 	echo "## Checks"
 	echo
@@ -704,7 +956,9 @@ echo "# $(bn_el) report written"
 bn_chart() {
 	"$BENCH_DIR/chart.sh" "$OUT_TSV" "$OUT_PNG" "${PATHS[*]}" >"$MW_TMP/gnuplot.log" 2>&1
 }
-if bn_chart; then
+if [[ " ${PATHS[*]} " != *" a "* ]]; then
+	echo "# no chart: it is drawn relative to (a), which --paths left out"
+elif bn_chart; then
 	ln -sfn "$(basename "$OUT_PNG")" "$RESULTS/latest.png"
 else
 	echo "bench: gnuplot failed: $(tail -n 3 "$MW_TMP/gnuplot.log" 2>/dev/null | tr '\n' ' ')"
