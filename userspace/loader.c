@@ -194,9 +194,15 @@ int mw_dp_netns_state(const struct mw_dp *dp, uint64_t netns, struct mw_link_sta
 static void mw_env_fit(struct bpf_map *map)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = bpf_map__map_flags(map));
+	static __u32 fitted;	/* the node object's and the sk_lookup object's map: once */
 	__u32 size = bpf_map__value_size(map);
 	int fd;
 
+	if (fitted) {
+		if (fitted != size)
+			bpf_map__set_value_size(map, fitted);
+		return;
+	}
 	for (; size >= 64 * 1024; size /= 2) {
 		fd = bpf_map_create(BPF_MAP_TYPE_HASH, NULL, bpf_map__key_size(map), size,
 				    bpf_map__max_entries(map), &opts);
@@ -207,7 +213,10 @@ static void mw_env_fit(struct bpf_map *map)
 		if (errno != E2BIG)
 			return;	/* not a size problem: let the load say what it is */
 	}
-	if (size < 64 * 1024 || size == bpf_map__value_size(map))
+	if (size < 64 * 1024)
+		return;
+	fitted = size;
+	if (size == bpf_map__value_size(map))
 		return;
 	pr_info("kernel refuses %u KiB per workload in mw_env_v1: keeping %u KiB of APPMESH_* variables per workload\n",
 		bpf_map__value_size(map) / 1024, size / 1024);
