@@ -179,6 +179,45 @@ static void mw_render_route_metrics(FILE *f)
 		__atomic_load_n(&mw_route_applied_at, __ATOMIC_RELAXED));
 }
 
+/* The routing table in force: the generation of each enrolled workload (the kernel's
+ * word), and the version and time recorded by whoever applied it last (the state dir). */
+static void mw_render_route_state_of(struct mw_agent *a, FILE *f)
+{
+	struct mw_wl_gen *wl = NULL, *nwl;
+	char path[PATH_MAX];
+	json_object *applied = NULL, *v, *at;
+	const char *version = NULL;
+	int64_t when = 0;
+	uint64_t k, next;
+	size_t n = 0;
+	int first = 1;
+
+	while (bpf_map_get_next_key(a->dp.map_fd[MW_MAP_WL], first ? NULL : &k, &next) == 0) {
+		struct mw_workload w;
+
+		first = 0;
+		k = next;
+		if (bpf_map_lookup_elem(a->dp.map_fd[MW_MAP_WL], &k, &w))
+			continue;	/* disabled meanwhile */
+		nwl = realloc(wl, (n + 1) * sizeof(*wl));
+		if (!nwl)
+			break;
+		wl = nwl;
+		mw_workload_name(&a->dp, k, wl[n].workload, sizeof(wl[n].workload));
+		wl[n++].gen = w.gen;
+	}
+	if (snprintf(path, sizeof(path), "%s/routes/applied.json", a->o->state_dir) < (int)sizeof(path))
+		applied = json_object_from_file(path);
+	if (applied && json_object_object_get_ex(applied, "version", &v) &&
+	    json_object_object_get_ex(applied, "applied_at", &at)) {
+		version = json_object_get_string(v);
+		when = json_object_get_int64(at);
+	}
+	mw_render_route_state(f, version, when, wl, n);
+	json_object_put(applied);
+	free(wl);
+}
+
 static int mw_render_metrics_text(struct mw_agent *a, char **text, size_t *len)
 {
 	struct mw_metric_set set;
@@ -194,8 +233,10 @@ static int mw_render_metrics_text(struct mw_agent *a, char **text, size_t *len)
 		return -ENOMEM;
 	}
 	err = mw_render_prometheus(&set, f);
-	if (!err)
+	if (!err) {
 		mw_render_route_metrics(f);
+		mw_render_route_state_of(a, f);
+	}
 	if (fclose(f) && !err)
 		err = -EIO;
 	mw_metric_set_free(&set);
@@ -405,12 +446,40 @@ static int mw_listen_unix(const char *path)
  * runs the same code as a standalone `meshwarp init`. Its stderr becomes the
  * answer's message.
  */
+/*
+ * Reads a child's output (its stdout and stderr share the pipe) to the end, keeping the
+ * start in msg (a child blocked on a full pipe would never exit), and reaps it. Returns
+ * its exit status, MW_EXIT_FAIL when it did not exit normally. Closes rfd.
+ */
+static int mw_child_wait(pid_t child, int rfd, char *msg, size_t msglen)
+{
+	ssize_t n, got = 0;
+	int status = 0;
+
+	for (;;) {
+		char sink[4096];
+
+		if (got < (ssize_t)msglen - 1)
+			n = read(rfd, msg + got, msglen - 1 - (size_t)got);
+		else
+			n = read(rfd, sink, sizeof(sink));
+		if (n <= 0)
+			break;
+		if (got < (ssize_t)msglen - 1)
+			got += n;
+	}
+	msg[got] = '\0';
+	close(rfd);
+	if (waitpid(child, &status, 0) < 0 || !WIFEXITED(status))
+		return MW_EXIT_FAIL;
+	return WEXITSTATUS(status);
+}
+
 static int mw_enrol_child(struct mw_agent *a, pid_t peer, const char *op, json_object *env,
 			  char *msg, size_t msglen)
 {
 	char path[64], *argv[] = { "init", (char *)op, NULL };
-	int pipefd[2], status = 0, nsfd;
-	ssize_t n, got = 0;
+	int pipefd[2], nsfd;
 	pid_t child;
 
 	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)peer);
@@ -458,24 +527,41 @@ static int mw_enrol_child(struct mw_agent *a, pid_t peer, const char *op, json_o
 		snprintf(msg, msglen, "fork: %s", strerror(errno));
 		return MW_EXIT_FAIL;
 	}
-	/* Read to the end (a child blocked on a full pipe would never exit), keep the start. */
-	for (;;) {
-		char sink[4096];
+	return mw_child_wait(child, pipefd[0], msg, msglen);
+}
 
-		if (got < (ssize_t)msglen - 1)
-			n = read(pipefd[0], msg + got, msglen - 1 - (size_t)got);
-		else
-			n = read(pipefd[0], sink, sizeof(sink));
-		if (n <= 0)
-			break;
-		if (got < (ssize_t)msglen - 1)
-			got += n;
-	}
-	msg[got] = '\0';
-	close(pipefd[0]);
-	if (waitpid(child, &status, 0) < 0 || !WIFEXITED(status))
+/*
+ * A routing table sent by `meshwarp routes apply` (or `rollback`): applied by a child
+ * (its messages captured for the caller, its memory gone when it exits), counted in
+ * the agent's metrics like the file's and the control plane's.
+ */
+static int mw_routes_child(struct mw_agent *a, const char *text, size_t len, const char *origin,
+			   char *msg, size_t msglen)
+{
+	int pipefd[2], code;
+	pid_t child;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		snprintf(msg, msglen, "pipe: %s", strerror(errno));
 		return MW_EXIT_FAIL;
-	return WEXITSTATUS(status);
+	}
+	child = fork();
+	if (child == 0) {
+		dup2(pipefd[1], STDERR_FILENO);
+		dup2(pipefd[1], STDOUT_FILENO);
+		_exit(mw_routes_apply_text(a->o, text, len, origin) ? MW_EXIT_FAIL : MW_EXIT_OK);
+	}
+	close(pipefd[1]);
+	if (child < 0) {
+		close(pipefd[0]);
+		snprintf(msg, msglen, "fork: %s", strerror(errno));
+		return MW_EXIT_FAIL;
+	}
+	code = mw_child_wait(child, pipefd[0], msg, msglen);
+	__atomic_add_fetch(code ? &mw_route_errors : &mw_route_applies, 1, __ATOMIC_RELAXED);
+	if (!code)
+		__atomic_store_n(&mw_route_applied_at, (int64_t)time(NULL), __ATOMIC_RELAXED);
+	return code;
 }
 
 static void mw_reply(int fd, int code, const char *msg)
@@ -535,10 +621,8 @@ static void mw_serve_one(struct mw_agent *a, int fd)
 	}
 	buf[got] = '\0';
 	req = json_tokener_parse(buf);
-	if (!req || !json_object_object_get_ex(req, "op", &op) ||
-	    !json_object_object_get_ex(req, "env", &env) ||
-	    !json_object_is_type(env, json_type_object)) {
-		mw_reply(fd, MW_EXIT_USAGE, "bad request: want {\"op\": \"enable|disable\", \"env\": {...}}");
+	if (!req || !json_object_object_get_ex(req, "op", &op)) {
+		mw_reply(fd, MW_EXIT_USAGE, "bad request: want {\"op\": \"enable|disable|routes-apply\", ...}");
 		goto out;
 	}
 	if (json_object_object_get_ex(req, "pin_dir", &pin) &&
@@ -548,8 +632,29 @@ static void mw_serve_one(struct mw_agent *a, int fd)
 		mw_reply(fd, MW_EXIT_NOT_LOADED, msg);
 		goto out;
 	}
+	if (!strcmp(json_object_get_string(op), "routes-apply")) {
+		json_object *table, *origin;
+		const char *from;
+
+		if (!json_object_object_get_ex(req, "table", &table) ||
+		    !json_object_is_type(table, json_type_string)) {
+			mw_reply(fd, MW_EXIT_USAGE, "bad request: routes-apply wants \"table\": the document as a string");
+			goto out;
+		}
+		from = json_object_object_get_ex(req, "origin", &origin) ?
+		       json_object_get_string(origin) : "meshwarp routes";
+		code = mw_routes_child(a, json_object_get_string(table),
+				       (size_t)json_object_get_string_len(table), from, msg, sizeof(msg));
+		pr_info("routes apply from pid %d (%s): exit %d\n", (int)cred.pid, from, code);
+		mw_reply(fd, code, msg);
+		goto out;
+	}
+	if (!json_object_object_get_ex(req, "env", &env) || !json_object_is_type(env, json_type_object)) {
+		mw_reply(fd, MW_EXIT_USAGE, "bad request: want {\"op\": \"enable|disable\", \"env\": {...}}");
+		goto out;
+	}
 	if (strcmp(json_object_get_string(op), "enable") && strcmp(json_object_get_string(op), "disable")) {
-		mw_reply(fd, MW_EXIT_USAGE, "op must be enable or disable");
+		mw_reply(fd, MW_EXIT_USAGE, "op must be enable, disable or routes-apply");
 		goto out;
 	}
 	code = mw_enrol_child(a, cred.pid, json_object_get_string(op), env, msg, sizeof(msg));
@@ -874,45 +979,37 @@ out:
 
 extern char **environ;
 
-int mw_agent_request(const struct mw_opts *o, const char *op)
+/*
+ * Sends one request to the agent serving o->pin_dir and copies its messages to stderr.
+ * Returns its exit code, or -ENOENT when no agent serves o->pin_dir. Consumes req.
+ */
+static int mw_agent_call(const struct mw_opts *o, json_object *req)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	json_object *req, *env, *resp = NULL, *v;
+	json_object *resp = NULL, *v;
 	char buf[16384];
 	const char *s;
 	ssize_t n, got = 0;
-	char **e;
 	int fd, code = -1;
 
-	if (getenv("MESHWARP_STANDALONE") || strlen(o->socket_path) >= sizeof(sun.sun_path))
+	if (getenv("MESHWARP_STANDALONE") || strlen(o->socket_path) >= sizeof(sun.sun_path)) {
+		json_object_put(req);
 		return -ENOENT;
+	}
 	memcpy(sun.sun_path, o->socket_path, strlen(o->socket_path));
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	if (fd < 0) {
+		json_object_put(req);
 		return -errno;
+	}
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		close(fd);
+		json_object_put(req);
 		return -ENOENT;	/* no agent: standalone */
 	}
-	req = json_object_new_object();
-	env = json_object_new_object();
-	for (e = environ; *e; e++) {
-		const char *eq = strchr(*e, '=');
-		char key[128];
-
-		if (!eq || (size_t)(eq - *e) >= sizeof(key))
-			continue;
-		if (strncmp(*e, "APPMESH_", 8) && strncmp(*e, "MESHWARP_", 9))
-			continue;
-		memcpy(key, *e, (size_t)(eq - *e));
-		key[eq - *e] = '\0';
-		json_object_object_add(env, key, json_object_new_string(eq + 1));
-	}
-	json_object_object_add(req, "op", json_object_new_string(op));
 	json_object_object_add(req, "pin_dir", json_object_new_string(o->pin_dir));
-	json_object_object_add(req, "env", env);
 	s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-	/* MSG_NOSIGNAL: an agent that goes away must not kill init with SIGPIPE. */
+	/* MSG_NOSIGNAL: an agent that goes away must not kill the caller with SIGPIPE. */
 	if (send(fd, s, strlen(s), MSG_NOSIGNAL) < 0 || send(fd, "\n", 1, MSG_NOSIGNAL) < 0)
 		goto out;
 	while (got < (ssize_t)sizeof(buf) - 1 &&
@@ -939,4 +1036,36 @@ out:
 	json_object_put(resp);
 	close(fd);
 	return code;
+}
+
+int mw_agent_request(const struct mw_opts *o, const char *op)
+{
+	json_object *req = json_object_new_object(), *env = json_object_new_object();
+	char **e;
+
+	for (e = environ; *e; e++) {
+		const char *eq = strchr(*e, '=');
+		char key[128];
+
+		if (!eq || (size_t)(eq - *e) >= sizeof(key))
+			continue;
+		if (strncmp(*e, "APPMESH_", 8) && strncmp(*e, "MESHWARP_", 9))
+			continue;
+		memcpy(key, *e, (size_t)(eq - *e));
+		key[eq - *e] = '\0';
+		json_object_object_add(env, key, json_object_new_string(eq + 1));
+	}
+	json_object_object_add(req, "op", json_object_new_string(op));
+	json_object_object_add(req, "env", env);
+	return mw_agent_call(o, req);
+}
+
+int mw_agent_routes_apply(const struct mw_opts *o, const char *text, size_t len, const char *origin)
+{
+	json_object *req = json_object_new_object();
+
+	json_object_object_add(req, "op", json_object_new_string("routes-apply"));
+	json_object_object_add(req, "origin", json_object_new_string(origin));
+	json_object_object_add(req, "table", json_object_new_string_len(text, (int)len));
+	return mw_agent_call(o, req);
 }

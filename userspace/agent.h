@@ -13,4 +13,13 @@ struct mw_opts;
  */
 int mw_agent_request(const struct mw_opts *o, const char *op);
 
+/*
+ * Hands a routing table (`routes apply`, `routes rollback`) to the agent serving
+ * o->pin_dir, which applies it as it applies its file's and the control plane's, and
+ * counts it. Returns the agent's exit code (its messages copied to stderr), or -ENOENT
+ * when no agent serves o->pin_dir (then the CLI applies it itself).
+ */
+int mw_agent_routes_apply(const struct mw_opts *o, const char *text, size_t len,
+			  const char *origin);
+
 #endif /* MW_AGENT_H */

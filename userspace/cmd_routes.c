@@ -19,6 +19,7 @@
 #include <bpf/bpf.h>
 #include <json-c/json.h>
 
+#include "agent.h"
 #include "cli.h"
 #include "cpclient.h"
 #include "host.h"
@@ -684,6 +685,12 @@ static int mw_routes_apply_file(struct mw_opts *o, const char *file)
 	if (err) {
 		pr_warn("%s: %s\n", file, strerror(-err));
 		return MW_EXIT_FAIL;
+	}
+	/* One writer: a running agent applies it (and counts it), else we do. */
+	err = mw_agent_routes_apply(o, text, len, file);
+	if (err != -ENOENT) {
+		free(text);
+		return err < 0 ? MW_EXIT_FAIL : err;
 	}
 	err = mw_routes_apply_text(o, text, len, file);
 	free(text);

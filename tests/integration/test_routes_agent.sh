@@ -21,6 +21,9 @@
 #   (f) --routes-file in a Kubernetes ConfigMap volume: the file is a symlink through "..data",
 #       and the kubelet updates it by renaming a new "..data" symlink into place (its atomic
 #       writer); the agent applies the file at start, and must apply the update
+#   (g) the CLI through the agent's socket: `routes apply` and `rollback` are applied and counted
+#       by the agent, its messages and exit code reach the CLI; meshwarp_routes_generation and
+#       meshwarp_routes_table_info follow the table in force whoever applied it
 #
 #   pod 10.250.41.1 ==veth== up 10.250.41.2     mwt-sidecar (uid 1337) in pod on 15001
 #   node: the agents and nginx (127.0.0.1:8443), outside the test cgroup; its loopback is ours
@@ -402,6 +405,45 @@ mw_expect_eq "(f) ConfigMap volume: the file's new content (cat)" "$(table cm-2 
 	"$(cat "$KDIR/table.json")"
 mw_expect_eq "(f) ConfigMap volume updated by the kubelet's rename: applied (10 s at most)" \
 	"ERR EACCES applies=2" "$(until_eq 100 "ERR EACCES" probe) applies=$(applies)"
+stop_agent
+
+# --- (g) the CLI through the agent's socket ------------------------------------------------------
+# With an agent serving the pin directory, `routes apply` and `rollback` hand the table to it: it
+# applies and counts it, and the CLI prints its messages and exits with its code. Whoever
+# applied, /metrics shows the generation in force and the table's version.
+wlgen() { metric "meshwarp_routes_generation{source_workload=\"web\"}"; }
+tinfo() { metric "meshwarp_routes_table_info{version=\"$1\"}"; }
+start_agent
+table cli-1 ENETUNREACH >"$STAGE/cli-1.json"
+out=$(timeout 30 "$MESHWARP" routes apply "$STAGE/cli-1.json" 2>&1)
+mw_expect_eq "(g) routes apply, agent running: exit 0, applied" "0 ERR ENETUNREACH" "$? $(probe)"
+mw_expect_eq "(g) the agent did it and counted it" "1 applies=1 errors=0 cp_errors=0" \
+	"$(grep -c "routes apply from pid [0-9]* ($STAGE/cli-1.json): exit 0" "$AGENT_LOG") $(counters)"
+mw_expect_match "(g) the agent's message reaches the CLI" "routing table cli-1 applied" "$out"
+mw_expect_eq "(g) metrics: the generation in force, the version" "$(gen) 1" "$(wlgen) $(tinfo cli-1)"
+ts=$(metric meshwarp_routes_table_applied_timestamp_seconds)
+mw_expect_eq "(g) metrics: the table's apply time is status's" \
+	"$(timeout 20 "$MESHWARP" status -j | jq -r .routes.applied_at)" "$ts"
+g=$(gen)
+printf '%s\n' "$BAD_SYNTAX" >"$STAGE/bad.json"
+out=$(timeout 30 "$MESHWARP" routes apply "$STAGE/bad.json" 2>&1)
+rc=$?
+mw_expect_eq "(g) a bad table through the agent: exit 1, counted, the table in force stays" \
+	"1 applies=1 errors=1 cp_errors=0 ERR ENETUNREACH $g" "$rc $(counters) $(probe) $(gen)"
+mw_expect_match "(g) the CLI prints the agent's error with line and column" "bad.json: line 2, column [0-9]+: " "$out"
+table cli-2 ECONNREFUSED >"$STAGE/cli-2.json"
+timeout 30 "$MESHWARP" routes apply "$STAGE/cli-2.json" >/dev/null 2>&1
+out=$(timeout 30 "$MESHWARP" routes rollback 2>&1)
+mw_expect_eq "(g) rollback through the agent: back to cli-1, counted" \
+	"$? ERR ENETUNREACH applies=3 errors=1 cp_errors=0 1" "$(echo $?) $(probe) $(counters) $(tinfo cli-1)"
+# MESHWARP_STANDALONE: the CLI applies itself; the agent counts nothing but still shows the
+# kernel's generation and the state directory's version.
+table cli-3 ETIMEDOUT >"$STAGE/cli-3.json"
+out=$(MESHWARP_STANDALONE=1 timeout 30 "$MESHWARP" routes apply "$STAGE/cli-3.json" 2>&1)
+mw_expect_eq "(g) standalone apply: exit 0, applied, not counted by the agent" \
+	"0 ERR ETIMEDOUT applies=3" "$? $(probe) applies=$(applies)"
+mw_expect_eq "(g) ... but its generation and version are in the metrics" "$(gen) 1 absent" \
+	"$(wlgen) $(tinfo cli-3) $(tinfo cli-1)"
 stop_agent
 
 mw_test_end

@@ -641,6 +641,43 @@ static void test_prometheus_escaping_and_empty(void **state)
 	mw_metric_set_free(&s);
 }
 
+static void test_route_state(void **state)
+{
+	static const struct mw_wl_gen wl[] = { { "web", 7 }, { "a\"b\\c", 1 } };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	mw_render_route_state(f, "v\"2", 1795000000, wl, 2);
+	assert_int_equal(fclose(f), 0);
+	assert_lines_equal(buf,
+		"# HELP meshwarp_routes_generation Table generation in force per workload; every apply and init makes a new one.\n"
+		"# TYPE meshwarp_routes_generation gauge\n"
+		"meshwarp_routes_generation{source_workload=\"web\"} 7\n"
+		"meshwarp_routes_generation{source_workload=\"a\\\"b\\\\c\"} 1\n"
+		"# HELP meshwarp_routes_table_info The routing table in force, by version (absent: the App Mesh variables decide).\n"
+		"# TYPE meshwarp_routes_table_info gauge\n"
+		"meshwarp_routes_table_info{version=\"v\\\"2\"} 1\n"
+		"# HELP meshwarp_routes_table_applied_timestamp_seconds When the routing table in force was applied, by any agent or the CLI (0: none).\n"
+		"# TYPE meshwarp_routes_table_applied_timestamp_seconds gauge\n"
+		"meshwarp_routes_table_applied_timestamp_seconds 1795000000\n");
+	free(buf);
+
+	/* No table in force: no info series, timestamp 0 whatever was passed. */
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	mw_render_route_state(f, NULL, 1795000000, NULL, 0);
+	assert_int_equal(fclose(f), 0);
+	assert_null(strstr(buf, "meshwarp_routes_table_info{"));
+	assert_null(strstr(buf, "meshwarp_routes_generation{"));
+	assert_non_null(strstr(buf, "\nmeshwarp_routes_table_applied_timestamp_seconds 0\n"));
+	free(buf);
+}
+
 static void test_prometheus_write_error(void **state)
 {
 	struct mw_metric_set s = {};
@@ -1162,6 +1199,7 @@ int main(void)
 		cmocka_unit_test(test_tracking_parse),
 		cmocka_unit_test(test_conn_json_hop),
 		cmocka_unit_test(test_conn_refresh),
+		cmocka_unit_test(test_route_state),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -764,6 +764,31 @@ static void prom_hist(FILE *out, const struct mw_metric_set *s, const char *name
 	}
 }
 
+void mw_render_route_state(FILE *out, const char *version, int64_t applied_at,
+			   const struct mw_wl_gen *wl, size_t n)
+{
+	size_t i;
+
+	prom_header(out, "meshwarp_routes_generation", "gauge",
+		    "Table generation in force per workload; every apply and init makes a new one.");
+	for (i = 0; i < n; i++) {
+		fputs("meshwarp_routes_generation{source_workload=\"", out);
+		prom_value(out, wl[i].workload);
+		fprintf(out, "\"} %" PRIu64 "\n", wl[i].gen);
+	}
+	prom_header(out, "meshwarp_routes_table_info", "gauge",
+		    "The routing table in force, by version (absent: the App Mesh variables decide).");
+	if (version) {
+		fputs("meshwarp_routes_table_info{version=\"", out);
+		prom_value(out, version);
+		fputs("\"} 1\n", out);
+	}
+	prom_header(out, "meshwarp_routes_table_applied_timestamp_seconds", "gauge",
+		    "When the routing table in force was applied, by any agent or the CLI (0: none).");
+	fprintf(out, "meshwarp_routes_table_applied_timestamp_seconds %" PRId64 "\n",
+		version ? applied_at : 0);
+}
+
 int mw_render_prometheus(const struct mw_metric_set *s, FILE *out)
 {
 	const int *r;

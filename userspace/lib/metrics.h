@@ -114,6 +114,23 @@ void mw_metric_set_free(struct mw_metric_set *s);
  */
 int mw_render_prometheus(const struct mw_metric_set *s, FILE *out);
 
+/* The routing table in force, for the agent's /metrics. */
+struct mw_wl_gen {
+	char workload[80];	/* the workload's name, as in the other series */
+	uint64_t gen;		/* its table generation in the kernel (mw_wl_v1) */
+};
+
+/*
+ * Renders, whoever applied the table (this agent, another, or `meshwarp routes` and
+ * `init` without one):
+ *   meshwarp_routes_generation{source_workload}     gauge, one per enrolled workload
+ *   meshwarp_routes_table_info{version}             gauge 1, only when a table is in force
+ *   meshwarp_routes_table_applied_timestamp_seconds gauge, 0 when none is
+ * version NULL: no routing table in force (the App Mesh variables decide).
+ */
+void mw_render_route_state(FILE *out, const char *version, int64_t applied_at,
+			   const struct mw_wl_gen *wl, size_t n);
+
 /*
  * statsd lines, DogStatsD tags (what the CloudWatch agent's statsd listener takes):
  *   meshwarp.tcp.connections_opened:3|c|#source_workload:a,destination_service:b,
