@@ -32,6 +32,8 @@ CFLAGS		+= -std=gnu11 $(WARNINGS)
 CPPFLAGS	+= -D_GNU_SOURCE -Iinclude -Iuserspace/lib -Iuserspace -I$(BUILD)/bpf -MMD -MP
 BPF_LIBS	:= $(shell $(PKG_CONFIG) --libs libbpf 2>/dev/null || echo -lbpf) -lelf -lz
 JSON_LIBS	:= $(shell $(PKG_CONFIG) --libs json-c 2>/dev/null || echo -ljson-c)
+# Routing tables are read with yajl's event parser (docs/design-notes.md, "Libraries").
+YAJL_LIBS	:= $(shell $(PKG_CONFIG) --libs yajl 2>/dev/null || echo -lyajl)
 HTTP_LIBS	:= $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 # The control-plane client: libcurl (OpenSSL flavour) and OpenSSL itself (the SAN check).
 CURL_LIBS	:= $(shell $(PKG_CONFIG) --libs libcurl openssl 2>/dev/null || echo -lcurl -lssl -lcrypto)
@@ -99,12 +101,12 @@ $(BUILD)/app/%.o: userspace/%.c $(SKELS)
 
 $(BIN): $(APP_OBJS) $(LIB)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(BPF_LIBS) $(JSON_LIBS) $(HTTP_LIBS) $(CURL_LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(BPF_LIBS) $(JSON_LIBS) $(YAJL_LIBS) $(HTTP_LIBS) $(CURL_LIBS)
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB)
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB) -lcmocka $(JSON_LIBS)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB) -lcmocka $(JSON_LIBS) $(YAJL_LIBS)
 
 # BPF_PROG_TEST_RUN tests: they load the skeletons themselves (no pins), so they
 # depend on them and link libbpf.

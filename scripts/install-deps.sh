@@ -14,7 +14,7 @@ fi
 pkgs=(
 	# build
 	clang llvm libbpf-dev libelf-dev zlib1g-dev libssl-dev libnl-3-dev libnl-route-3-dev
-	libjson-c-dev libmicrohttpd-dev bpftool pkg-config make gcc
+	libjson-c-dev libyajl-dev libmicrohttpd-dev bpftool pkg-config make gcc
 	# the control-plane client: libcurl with its OpenSSL backend
 	libcurl4-openssl-dev
 	# unit tests

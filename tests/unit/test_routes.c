@@ -422,7 +422,10 @@ static void test_syntax_other(void **state)
 	assert_string_equal(err, "line 1, column 14: invalid utf-8 string");
 }
 
-/* The reader's own edges (userspace/lib/routes_json.c): each refusal, where it points. */
+/*
+ * The reader's edges (userspace/lib/routes_json.c, yajl underneath): each refusal, where
+ * it points.
+ */
 static void test_syntax_reader(void **state)
 {
 	static const struct {
@@ -448,6 +451,18 @@ static void test_syntax_reader(void **state)
 		{ "{\"version\": \"\xc0\x80\"}", "line 1, column 14: invalid utf-8 string" },
 		{ "{\"version\": \"\xed\xa0\x80\"}", "line 1, column 14: invalid utf-8 string" },
 		{ "{\"version\": \"ab", "line 1, column 16: unexpected end of data" },
+		{ "{\"version\": 1.", "line 1, column 15: unexpected end of data" },
+		{ "{\"version\" x}", "line 1, column 12: object property name separator ':' expected" },
+		{ "{\"version\": \"1\" x}", "line 1, column 17: object value separator ',' expected" },
+		{ "{\"version\": \"1\", \"services\": [{} x]}",
+		  "line 1, column 34: array value separator ',' expected" },
+		{ "{\"version\": \"\\u00e9\\u\"}", "line 1, column 20: invalid string sequence" },
+		/* An escaped name is compared decoded. */
+		{ "{\"vers\\u0069on\": \"1\", \"version\": \"2\"}",
+		  "line 1, column 23: duplicate key \"version\"" },
+		/* yajl's own words where json-c has none. */
+		{ "{\"version\": /* 1 */ \"1\"}",
+		  "line 1, column 13: probable comment found in input text, comments are not enabled" },
 		{ "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
 		  "line 1, column 33: nesting too deep" },
 	};

@@ -1,23 +1,57 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * A strict JSON reader for routing tables (routes_json.h). Recursive descent over a
- * private copy of the text. A container's children are kept on a stack while it is
- * read and moved to the node array when it closes, so they end up contiguous there
- * (after their own descendants) and an element is found by index.
+ * The JSON reader of routing tables (routes_json.h) on yajl's event parser: yajl lexes
+ * the text and checks its grammar, the callbacks below build the node array. A
+ * container's children are kept on a stack while it is open and moved to the node array
+ * when it closes, so they end up contiguous there (after their own descendants) and an
+ * element is found by index.
+ *
+ * Strings and numbers stay where they are in a private copy of the text: a string's
+ * closing quote becomes its NUL, and a string with escapes is written there decoded
+ * (never longer than its text) by the callback.
+ *
+ * yajl runs with its defaults: no comments, no trailing garbage, one value, UTF-8
+ * checked. The callbacks refuse what it takes and this reader never has: a key given
+ * twice in one object, \u0000 and lone surrogates, overlong or surrogate UTF-8, nesting
+ * past MW_JSON_MAX_DEPTH. A fault is reported at the offending byte in json-c's words,
+ * where yajl's error has them (yajl_faults), else in yajl's own.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <yajl/yajl_parse.h>
 
 #include "routes_json.h"
 
+struct jp_frame {
+	size_t base;		/* the container's first child on the stack */
+	uint32_t key;		/* its own name, when its parent is an object */
+	uint8_t type;
+};
+
 struct jp {
-	char *s;		/* the copy: strings are decoded into it */
-	size_t len, pos;
+	const char *text;	/* what yajl reads */
+	char *s;		/* the copy the nodes point into */
+	size_t len;
+	yajl_handle h;
 	struct mw_json_node *nodes, *stk;
 	size_t n_nodes, cap_nodes, n_stk, cap_stk;
+	struct jp_frame frames[MW_JSON_MAX_DEPTH];
+	int depth;		/* containers open */
+	uint32_t key;		/* the name of the next member of the innermost object */
+	int after_key;		/* the last token was that name */
+	struct mw_json_node root;
+	int has_root;
+	/*
+	 * Where the last token that had a callback ended. Only ',' and ':' have none, so the
+	 * next token starts after blanks and at most one of those: how a fault is placed.
+	 */
+	size_t last_end;
+	int finishing;		/* in yajl_complete_parse: yajl counts from 0 again */
+	int nomem;
 	const char *what;
 	size_t err_off;
 	char *msg;		/* mw_json.msg */
@@ -37,17 +71,57 @@ static const char E_STRING[] = "invalid string sequence";
 static const char E_UTF8[] = "invalid utf-8 string";
 static const char E_QUOTE[] = "strings take double quotes";
 
-static int jp_err(struct jp *p, size_t off, const char *what)
+/* A callback's refusal: yajl stops with yajl_status_client_canceled. */
+static int jp_fail(struct jp *p, size_t off, const char *what)
 {
 	p->what = what;
 	p->err_off = off;
-	return -EINVAL;
+	return 0;
 }
 
-/* At the end of the text, "unexpected end of data" there; else `what` at pos. */
-static int jp_err_here(struct jp *p, const char *what)
+static int jp_nomem(struct jp *p)
 {
-	return p->pos >= p->len ? jp_err(p, p->len, E_EOF) : jp_err(p, p->pos, what);
+	p->nomem = 1;
+	return 0;
+}
+
+/* The end of the token whose callback runs. */
+static size_t jp_consumed(struct jp *p)
+{
+	/* yajl_complete_parse feeds one blank of its own: only a number that ends the text
+	 * completes there. */
+	return p->finishing ? p->len : yajl_get_bytes_consumed(p->h);
+}
+
+static size_t skip_ws(const struct jp *p, size_t i)
+{
+	while (i < p->len && (p->text[i] == ' ' || p->text[i] == '\t' || p->text[i] == '\n' ||
+			      p->text[i] == '\r' || p->text[i] == '\v' || p->text[i] == '\f'))
+		i++;
+	return i;
+}
+
+/* The first byte of the token after the last one with a callback, past a ',' or ':'. */
+static size_t next_token(const struct jp *p)
+{
+	size_t i = skip_ws(p, p->last_end);
+
+	if (i < p->len && (p->text[i] == ',' || p->text[i] == ':'))
+		i = skip_ws(p, i + 1);
+	return i;
+}
+
+/* Whether yajl hands over [ptr, ptr + n) from the text itself, not from a buffer of its own. */
+static int in_text(const struct jp *p, const void *ptr, size_t n)
+{
+	uintptr_t a = (uintptr_t)ptr, t = (uintptr_t)p->text;
+
+	return a >= t && a - t <= p->len && n <= p->len - (a - t);
+}
+
+static int in_object(const struct jp *p)
+{
+	return p->depth && p->frames[p->depth - 1].type == MW_JSON_OBJECT;
 }
 
 static int push(struct mw_json_node **arr, size_t *n, size_t *cap, const struct mw_json_node *v)
@@ -65,24 +139,25 @@ static int push(struct mw_json_node **arr, size_t *n, size_t *cap, const struct 
 	return 0;
 }
 
-static void skip_ws(struct jp *p)
+/* A complete value: a child of the innermost container, or the document. */
+static int add_value(struct jp *p, const struct mw_json_node *v)
 {
-	while (p->pos < p->len) {
-		char c = p->s[p->pos];
-
-		if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-			return;
-		p->pos++;
+	p->after_key = 0;
+	if (!p->depth) {
+		p->root = *v;
+		p->has_root = 1;
+		return 1;
 	}
+	return push(&p->stk, &p->n_stk, &p->cap_stk, v) ? jp_nomem(p) : 1;
 }
 
-static int hex4(const char *s, uint32_t *out)
+static int hex4(const unsigned char *s, uint32_t *out)
 {
 	uint32_t v = 0;
 	int i;
 
 	for (i = 0; i < 4; i++) {
-		char c = s[i];
+		unsigned char c = s[i];
 
 		v <<= 4;
 		if (c >= '0' && c <= '9')
@@ -133,191 +208,192 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	return need + 1;
 }
 
-static size_t put_utf8(char *o, uint32_t cp)
+/*
+ * The text of a string, [i, to), for what yajl takes and this reader does not: overlong
+ * or surrogate UTF-8, \u0000 (a NUL inside a C string), and lone surrogates (yajl turns
+ * a lone high one into '?' and drops the character after it). Also finds the byte at
+ * fault when yajl stopped inside a string. Returns 1, or 0 with the fault set.
+ */
+static int check_string(struct jp *p, size_t i, size_t to)
 {
-	if (cp < 0x80) {
-		o[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		o[0] = (char)(0xc0 | cp >> 6);
-		o[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		o[0] = (char)(0xe0 | cp >> 12);
-		o[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-		o[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	o[0] = (char)(0xf0 | cp >> 18);
-	o[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-	o[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-	o[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
+	const unsigned char *s = (const unsigned char *)p->text;
+	uint32_t cp, lo;
+	size_t n;
 
-/* A string at pos (its opening quote): decoded in place, NUL-terminated; *off is where. */
-static int parse_string(struct jp *p, uint32_t *off)
-{
-	char *s = p->s, *o;
-	size_t i = p->pos + 1, n;
-
-	*off = (uint32_t)i;
-	o = s + i;
-	for (;;) {
-		unsigned char c;
-
-		if (i >= p->len)
-			return jp_err(p, p->len, E_EOF);
-		c = (unsigned char)s[i];
-		if (c == '"') {
-			*o = '\0';
-			p->pos = i + 1;
-			return 0;
-		}
-		if (c < 0x20)
-			return jp_err(p, i, E_STRING);
-		if (c >= 0x80) {
-			n = utf8_len((const unsigned char *)s + i, p->len - i);
+	while (i < to) {
+		if (s[i] >= 0x80) {
+			n = utf8_len(s + i, to - i);
 			if (!n)
-				return jp_err(p, i, E_UTF8);
-			memmove(o, s + i, n);
-			o += n;
+				return jp_fail(p, i, E_UTF8);
 			i += n;
-			continue;
-		}
-		if (c != '\\') {
-			*o++ = (char)c;
+		} else if (s[i] < 0x20) {
+			return jp_fail(p, i, E_STRING);
+		} else if (s[i] != '\\') {
 			i++;
-			continue;
-		}
-		if (i + 1 >= p->len)
-			return jp_err(p, p->len, E_EOF);
-		switch (s[i + 1]) {
-		case '"':
-		case '\\':
-		case '/':
-			*o++ = s[i + 1];
-			break;
-		case 'b':
-			*o++ = '\b';
-			break;
-		case 'f':
-			*o++ = '\f';
-			break;
-		case 'n':
-			*o++ = '\n';
-			break;
-		case 'r':
-			*o++ = '\r';
-			break;
-		case 't':
-			*o++ = '\t';
-			break;
-		case 'u': {
-			uint32_t cp, lo;
-
-			if (i + 6 > p->len)
-				return jp_err(p, p->len, E_EOF);
-			if (hex4(s + i + 2, &cp) || !cp || (cp >= 0xdc00 && cp <= 0xdfff))
-				return jp_err(p, i, E_STRING);
+		} else if (i + 1 < to && s[i + 1] && memchr("\"\\/bfnrt", s[i + 1], 8)) {
+			i += 2;
+		} else if (i + 6 <= to && s[i + 1] == 'u' && !hex4(s + i + 2, &cp) && cp &&
+			   (cp < 0xdc00 || cp > 0xdfff)) {
 			if (cp >= 0xd800 && cp <= 0xdbff) {
-				/* A high surrogate: its low half must follow. */
-				if ((i + 6 < p->len && s[i + 6] != '\\') ||
-				    (i + 7 < p->len && s[i + 7] != 'u'))
-					return jp_err(p, i, E_STRING);
-				if (i + 12 > p->len)
-					return jp_err(p, p->len, E_EOF);
-				if (s[i + 6] != '\\' || s[i + 7] != 'u' || hex4(s + i + 8, &lo) ||
-				    lo < 0xdc00 || lo > 0xdfff)
-					return jp_err(p, i, E_STRING);
-				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+				if (i + 12 > to || s[i + 6] != '\\' || s[i + 7] != 'u' ||
+				    hex4(s + i + 8, &lo) || lo < 0xdc00 || lo > 0xdfff)
+					return jp_fail(p, i, E_STRING);
 				i += 6;
 			}
-			/* Never longer than the escape it replaces. */
-			o += put_utf8(o, cp);
 			i += 6;
-			continue;
+		} else {
+			return jp_fail(p, i, E_STRING);
 		}
-		default:
-			return jp_err(p, i, E_STRING);
-		}
-		i += 2;
 	}
+	return 1;
 }
 
-static int is_digit(char c)
+/* Whether any byte of s[0..n) is not ASCII; a word at a time. */
+static int has_high(const unsigned char *s, size_t n)
 {
-	return c >= '0' && c <= '9';
+	uint64_t w, acc = 0;
+	size_t i = 0;
+
+	for (; i + sizeof(w) <= n; i += sizeof(w)) {
+		memcpy(&w, s + i, sizeof(w));
+		acc |= w;
+	}
+	for (; i < n; i++)
+		acc |= s[i];
+	return !!(acc & 0x8080808080808080ull);
 }
 
-static int parse_number(struct jp *p, struct mw_json_node *v)
+/*
+ * A string or key from yajl: checked, then placed in the copy, ending at its closing
+ * quote. *open is where its opening quote is, *at where it is kept.
+ */
+static int take_string(struct jp *p, const unsigned char *str, size_t n, size_t *open,
+		       uint32_t *at)
 {
-	const char *s = p->s;
-	size_t i = p->pos, start = p->pos;
-	int is_int = 1;
+	size_t end = jp_consumed(p) - 1;	/* the closing quote */
+	const char *c = (const char *)str;
 
-	if (s[i] == '-')
-		i++;
-	if (i >= p->len)
-		return jp_err(p, p->len, E_EOF);
-	if (s[i] == '0') {
-		i++;
-	} else if (is_digit(s[i])) {
-		while (i < p->len && is_digit(s[i]))
-			i++;
+	if (in_text(p, str, n) && n == end - (size_t)(c - p->text)) {
+		/* No escapes: yajl points into the text. */
+		*open = (size_t)(c - p->text) - 1;
 	} else {
-		return jp_err(p, i, E_NUM);
+		/* Decoded into yajl's buffer: look at the escapes in the text. */
+		*open = next_token(p);
+		if (end - *open - 1 < n)
+			return jp_fail(p, *open, E_STRING);
 	}
-	if (i < p->len && s[i] == '.') {
-		is_int = 0;
-		if (++i >= p->len)
-			return jp_err(p, p->len, E_EOF);
-		if (!is_digit(s[i]))
-			return jp_err(p, i, E_NUM);
-		while (i < p->len && is_digit(s[i]))
-			i++;
-	}
-	if (i < p->len && (s[i] == 'e' || s[i] == 'E')) {
-		is_int = 0;
-		if (++i < p->len && (s[i] == '+' || s[i] == '-'))
-			i++;
-		if (i >= p->len)
-			return jp_err(p, p->len, E_EOF);
-		if (!is_digit(s[i]))
-			return jp_err(p, i, E_NUM);
-		while (i < p->len && is_digit(s[i]))
-			i++;
-	}
-	v->type = is_int ? MW_JSON_INT : MW_JSON_DOUBLE;
-	v->a = (uint32_t)start;
-	v->b = (uint32_t)(i - start);
-	p->pos = i;
-	return 0;
+	p->last_end = end + 1;
+	/* yajl has refused control characters and checked the shape of UTF-8 sequences. */
+	if ((c != p->text + *open + 1 || has_high(str, n)) && !check_string(p, *open + 1, end))
+		return 0;
+	if (c != p->text + end - n)
+		memcpy(p->s + end - n, str, n);
+	p->s[end] = '\0';
+	*at = (uint32_t)(end - n);
+	return 1;
 }
 
-static int literal(struct jp *p, const char *word, const char *what)
+static int cb_null(void *ctx)
 {
-	size_t k;
+	struct jp *p = ctx;
+	struct mw_json_node v = { .type = MW_JSON_NULL };
 
-	for (k = 0; word[k]; k++) {
-		if (p->pos + k >= p->len)
-			return jp_err(p, p->len, E_EOF);
-		if (p->s[p->pos + k] != word[k])
-			return jp_err(p, p->pos + k, what);
-	}
-	p->pos += k;
-	return 0;
+	p->last_end = jp_consumed(p);
+	v.key = in_object(p) ? p->key : 0;
+	return add_value(p, &v);
 }
 
-static int parse_value(struct jp *p, struct mw_json_node *v, int depth);
-
-/* Moves the children on the stack from `base` to the node array: v's children. */
-static int close_container(struct jp *p, struct mw_json_node *v, size_t base)
+static int cb_boolean(void *ctx, int b)
 {
-	size_t n = p->n_stk - base;
+	struct jp *p = ctx;
+	struct mw_json_node v = { .type = MW_JSON_BOOL, .flag = !!b };
 
+	p->last_end = jp_consumed(p);
+	v.key = in_object(p) ? p->key : 0;
+	return add_value(p, &v);
+}
+
+/* The number as written: its text stays in the copy, mw_json_int reads it. */
+static int cb_number(void *ctx, const char *num, size_t n)
+{
+	struct jp *p = ctx;
+	struct mw_json_node v = { .type = MW_JSON_INT };
+	size_t at;
+
+	p->last_end = jp_consumed(p);
+	if (in_text(p, num, n)) {
+		at = (size_t)(num - p->text);
+	} else {
+		/* yajl's lexer held a number that ends the text until yajl_complete_parse. */
+		if (n > p->len || memcmp(p->text + p->len - n, num, n))
+			return jp_fail(p, p->len, E_EOF);
+		at = p->len - n;
+	}
+	if (memchr(num, '.', n) || memchr(num, 'e', n) || memchr(num, 'E', n))
+		v.type = MW_JSON_DOUBLE;
+	v.a = (uint32_t)at;
+	v.b = (uint32_t)n;
+	v.key = in_object(p) ? p->key : 0;
+	return add_value(p, &v);
+}
+
+static int cb_string(void *ctx, const unsigned char *str, size_t n)
+{
+	struct jp *p = ctx;
+	struct mw_json_node v = { .type = MW_JSON_STRING };
+	size_t open;
+
+	if (!take_string(p, str, n, &open, &v.a))
+		return 0;
+	v.key = in_object(p) ? p->key : 0;
+	return add_value(p, &v);
+}
+
+static int cb_map_key(void *ctx, const unsigned char *str, size_t n)
+{
+	struct jp *p = ctx;
+	const struct jp_frame *f = &p->frames[p->depth - 1];
+	size_t open, k;
+	uint32_t key;
+
+	if (!take_string(p, str, n, &open, &key))
+		return 0;
+	for (k = f->base; k < p->n_stk && k - f->base < MW_JSON_DUP_KEYS; k++) {
+		if (!strcmp(p->s + p->stk[k].key, p->s + key)) {
+			/* Long keys are cut; the offset says which one anyway. */
+			snprintf(p->msg, MW_JSON_MSG_LEN, "duplicate key \"%.64s\"", p->s + key);
+			return jp_fail(p, open, p->msg);
+		}
+	}
+	p->key = key;
+	p->after_key = 1;
+	return 1;
+}
+
+static int open_container(struct jp *p, uint8_t type)
+{
+	struct jp_frame *f;
+
+	p->last_end = jp_consumed(p);
+	if (p->depth == MW_JSON_MAX_DEPTH)
+		return jp_fail(p, p->last_end - 1, E_DEPTH);
+	f = &p->frames[p->depth];
+	f->base = p->n_stk;
+	f->type = type;
+	f->key = in_object(p) ? p->key : 0;
+	p->after_key = 0;
+	p->depth++;
+	return 1;
+}
+
+/* Moves the children on the stack to the node array: the closed container's children. */
+static int close_container(struct jp *p)
+{
+	const struct jp_frame *f = &p->frames[--p->depth];
+	struct mw_json_node v = { .type = f->type, .key = f->key };
+	size_t n = p->n_stk - f->base;
+
+	p->last_end = jp_consumed(p);
 	if (p->n_nodes + n > p->cap_nodes) {
 		size_t ncap = p->cap_nodes ? p->cap_nodes : 1024;
 		struct mw_json_node *na;
@@ -326,161 +402,184 @@ static int close_container(struct jp *p, struct mw_json_node *v, size_t base)
 			ncap *= 2;
 		na = realloc(p->nodes, ncap * sizeof(*na));
 		if (!na)
-			return -ENOMEM;
+			return jp_nomem(p);
 		p->nodes = na;
 		p->cap_nodes = ncap;
 	}
 	if (p->n_nodes + n >= UINT32_MAX)
-		return -ENOMEM;
+		return jp_nomem(p);
 	if (n)
-		memcpy(p->nodes + p->n_nodes, p->stk + base, n * sizeof(*p->stk));
-	v->a = (uint32_t)p->n_nodes;
-	v->b = (uint32_t)n;
+		memcpy(p->nodes + p->n_nodes, p->stk + f->base, n * sizeof(*p->stk));
+	v.a = (uint32_t)p->n_nodes;
+	v.b = (uint32_t)n;
 	p->n_nodes += n;
-	p->n_stk = base;
-	return 0;
+	p->n_stk = f->base;
+	return add_value(p, &v);
 }
 
-static int parse_array(struct jp *p, struct mw_json_node *v, int depth)
+static int cb_start_map(void *ctx)
 {
-	size_t base = p->n_stk;
-	struct mw_json_node e;
-	int ret;
-
-	v->type = MW_JSON_ARRAY;
-	p->pos++;
-	skip_ws(p);
-	if (p->pos < p->len && p->s[p->pos] == ']') {
-		p->pos++;
-		return close_container(p, v, base);
-	}
-	for (;;) {
-		memset(&e, 0, sizeof(e));
-		ret = parse_value(p, &e, depth + 1);
-		if (ret)
-			return ret;
-		if (push(&p->stk, &p->n_stk, &p->cap_stk, &e))
-			return -ENOMEM;
-		skip_ws(p);
-		if (p->pos >= p->len)
-			return jp_err(p, p->len, E_EOF);
-		if (p->s[p->pos] == ']') {
-			p->pos++;
-			return close_container(p, v, base);
-		}
-		if (p->s[p->pos] != ',')
-			return jp_err(p, p->pos, E_ARR_SEP);
-		p->pos++;
-	}
+	return open_container(ctx, MW_JSON_OBJECT);
 }
 
-static int parse_object(struct jp *p, struct mw_json_node *v, int depth)
+static int cb_start_array(void *ctx)
 {
-	size_t base = p->n_stk, k, key_at;
-	struct mw_json_node e;
-	uint32_t key;
-	int ret;
-
-	v->type = MW_JSON_OBJECT;
-	p->pos++;
-	skip_ws(p);
-	if (p->pos < p->len && p->s[p->pos] == '}') {
-		p->pos++;
-		return close_container(p, v, base);
-	}
-	for (;;) {
-		skip_ws(p);
-		if (p->pos >= p->len)
-			return jp_err(p, p->len, E_EOF);
-		if (p->s[p->pos] == '\'')
-			return jp_err(p, p->pos, E_QUOTE);
-		if (p->s[p->pos] == '}')	/* after a comma */
-			return jp_err(p, p->pos, E_CHAR);
-		if (p->s[p->pos] != '"')
-			return jp_err(p, p->pos, E_KEY);
-		key_at = p->pos;
-		ret = parse_string(p, &key);
-		if (ret)
-			return ret;
-		for (k = base; k < p->n_stk && k - base < MW_JSON_DUP_KEYS; k++) {
-			if (!strcmp(p->s + p->stk[k].key, p->s + key)) {
-				/* Long keys are cut; the offset says which one anyway. */
-				snprintf(p->msg, MW_JSON_MSG_LEN, "duplicate key \"%.64s\"",
-					 p->s + key);
-				return jp_err(p, key_at, p->msg);
-			}
-		}
-		skip_ws(p);
-		if (p->pos >= p->len)
-			return jp_err(p, p->len, E_EOF);
-		if (p->s[p->pos] != ':')
-			return jp_err(p, p->pos, E_COLON);
-		p->pos++;
-		memset(&e, 0, sizeof(e));
-		ret = parse_value(p, &e, depth + 1);
-		if (ret)
-			return ret;
-		e.key = key;
-		if (push(&p->stk, &p->n_stk, &p->cap_stk, &e))
-			return -ENOMEM;
-		skip_ws(p);
-		if (p->pos >= p->len)
-			return jp_err(p, p->len, E_EOF);
-		if (p->s[p->pos] == '}') {
-			p->pos++;
-			return close_container(p, v, base);
-		}
-		if (p->s[p->pos] != ',')
-			return jp_err(p, p->pos, E_OBJ_SEP);
-		p->pos++;
-	}
+	return open_container(ctx, MW_JSON_ARRAY);
 }
 
-static int parse_value(struct jp *p, struct mw_json_node *v, int depth)
+static int cb_end(void *ctx)
 {
-	char c;
-	int ret;
+	return close_container(ctx);
+}
 
-	skip_ws(p);
-	if (p->pos >= p->len)
-		return jp_err(p, p->len, E_EOF);
-	c = p->s[p->pos];
-	switch (c) {
-	case '{':
-	case '[':
-		if (depth >= MW_JSON_MAX_DEPTH)
-			return jp_err(p, p->pos, E_DEPTH);
-		return c == '{' ? parse_object(p, v, depth) : parse_array(p, v, depth);
-	case '"':
-		v->type = MW_JSON_STRING;
-		return parse_string(p, &v->a);
-	case '\'':
-		return jp_err(p, p->pos, E_QUOTE);
-	case 't':
-		v->type = MW_JSON_BOOL;
-		v->flag = 1;
-		return literal(p, "true", E_BOOL);
-	case 'f':
-		v->type = MW_JSON_BOOL;
-		v->flag = 0;
-		return literal(p, "false", E_BOOL);
-	case 'n':
-		v->type = MW_JSON_NULL;
-		return literal(p, "null", E_NULL);
-	default:
-		if (c == '-' || is_digit(c)) {
-			ret = parse_number(p, v);
-			return ret;
-		}
-		return jp_err_here(p, E_CHAR);
+/*
+ * What json-c's grammar wants at the token at `start` when no value can go there (a
+ * name, ':', or ','), NULL where one can (or a name, and the token is a string). yajl's
+ * lexer reads a token before its parser knows where it is, so a lexical fault may stand
+ * where the grammar's fault comes first.
+ */
+static const char *misplaced(const struct jp *p, size_t start)
+{
+	size_t i = start;
+	char prev;
+
+	while (i > 0 && (p->text[i - 1] == ' ' || p->text[i - 1] == '\t' ||
+			 p->text[i - 1] == '\n' || p->text[i - 1] == '\r'))
+		i--;
+	prev = i ? p->text[i - 1] : '\0';
+	if (!p->depth)
+		return p->has_root ? E_CHAR : NULL;
+	if (prev == '[' || prev == ':' || (prev == ',' && !in_object(p)))
+		return NULL;
+	if (prev == '{' || prev == ',')
+		return start < p->len && (p->text[start] == '"' || p->text[start] == '\'') ?
+			NULL : E_KEY;
+	if (p->after_key)
+		return E_COLON;
+	return in_object(p) ? E_OBJ_SEP : E_ARR_SEP;
+}
+
+enum { AT_YAJL, AT_BEFORE, AT_NEXT, AT_KEY, AT_STRING };
+
+/*
+ * yajl's faults, by the text yajl_get_error gives them (yajl 2 has no error codes in its
+ * API), with json-c's words for the same fault and where that is. A fault not listed
+ * keeps yajl's own words.
+ */
+static const struct {
+	const char *yajl, *what;
+	int at;
+} yajl_faults[] = {
+	/* ':', ',', ']' or '}' where a value belongs: yajl is past it. */
+	{ "unallowed token at this point in JSON text", E_CHAR, AT_BEFORE },
+	{ "invalid object key (must be a string)", E_KEY, AT_KEY },
+	{ "object key and value must be separated by a colon (':')", E_COLON, AT_NEXT },
+	{ "after key and value, inside map, I expect ',' or '}'", E_OBJ_SEP, AT_NEXT },
+	{ "after array element, I expect ',' or ']'", E_ARR_SEP, AT_NEXT },
+	{ "trailing garbage", E_CHAR, AT_NEXT },
+	/* Lexical faults: yajl stops on the offending byte or just past it. */
+	{ "invalid char in json text.", E_CHAR, AT_BEFORE },
+	{ "invalid string in json text.", E_BOOL, AT_YAJL },	/* a misspelt literal */
+	{ "malformed number, a digit is required after the exponent.", E_NUM, AT_YAJL },
+	{ "malformed number, a digit is required after the decimal point.", E_NUM, AT_YAJL },
+	{ "malformed number, a digit is required after the minus sign.", E_NUM, AT_YAJL },
+	{ "invalid bytes in UTF8 string.", E_UTF8, AT_STRING },
+	{ "inside a string, '\\' occurs before a character which it may not.", E_STRING,
+	  AT_STRING },
+	{ "invalid character inside string.", E_STRING, AT_STRING },
+	{ "invalid (non-hex) character occurs after '\\u' inside string.", E_STRING, AT_STRING },
+};
+
+/* The fault yajl stopped at: p->what and p->err_off. Returns -EINVAL, or -ENOMEM. */
+static int yajl_fault(struct jp *p)
+{
+	size_t off = yajl_get_bytes_consumed(p->h), i, tok;
+	const char *m, *ctx;
+	unsigned char *err;
+	int lexical;
+	size_t n;
+
+	if (p->finishing) {
+		/* The text ended inside a value, or a token was cut off at its end. */
+		tok = next_token(p);
+		ctx = tok < p->len ? misplaced(p, tok) : NULL;
+		p->what = ctx ? ctx : E_EOF;
+		p->err_off = ctx ? tok : p->len;
+		return -EINVAL;
 	}
+	err = yajl_get_error(p->h, 0, (const unsigned char *)p->text, p->len);
+	if (!err)
+		return -ENOMEM;
+	/* "lexical error: <what>\n" or "parse error: <what>\n" */
+	lexical = !strncmp((const char *)err, "lexical", 7);
+	m = strstr((const char *)err, ": ");
+	m = m ? m + 2 : (const char *)err;
+	n = strcspn(m, "\n");
+	p->what = NULL;
+	p->err_off = off;
+	tok = next_token(p);
+	ctx = lexical ? misplaced(p, tok) : NULL;
+	if (ctx) {
+		p->what = ctx;
+		p->err_off = tok;
+		goto out;
+	}
+	for (i = 0; i < sizeof(yajl_faults) / sizeof(yajl_faults[0]); i++) {
+		if (strlen(yajl_faults[i].yajl) != n || strncmp(m, yajl_faults[i].yajl, n))
+			continue;
+		p->what = yajl_faults[i].what;
+		switch (yajl_faults[i].at) {
+		case AT_BEFORE:
+			p->err_off = off ? off - 1 : 0;
+			break;
+		case AT_NEXT:
+			p->err_off = skip_ws(p, p->last_end);
+			break;
+		case AT_KEY:
+			/* A value where a name belongs, perhaps after a ','. yajl is past it. */
+			p->err_off = off && memchr(",:[]{}", p->text[off - 1], 6) ? off - 1 : tok;
+			if (p->text[p->err_off] == '}')
+				p->what = E_CHAR;	/* a ',' before it */
+			break;
+		case AT_STRING:
+			if (!check_string(p, tok + 1, off < p->len ? off + 1 : p->len))
+				goto out;
+			break;
+		}
+		break;
+	}
+	if (!p->what) {
+		/* yajl's own words, without the final '.'. */
+		if (n && m[n - 1] == '.')
+			n--;
+		snprintf(p->msg, MW_JSON_MSG_LEN, "%.*s", (int)n, m);
+		p->what = p->msg;
+	} else if (p->what == E_BOOL && tok < p->len && p->text[tok] == 'n') {
+		p->what = E_NULL;
+	} else if (p->what == E_CHAR && lexical && tok < p->len && p->text[tok] == '\'') {
+		p->what = E_QUOTE;	/* json-c takes 'x' for a name */
+	}
+out:
+	yajl_free_error(p->h, err);
+	return -EINVAL;
 }
 
 int mw_json_parse(struct mw_json *d, const char *text, size_t len, size_t *off, const char **what)
 {
-	struct jp p = { .len = len, .msg = d->msg };
-	struct mw_json_node root = {};
-	int ret;
+	static const yajl_callbacks cbs = {
+		.yajl_null = cb_null,
+		.yajl_boolean = cb_boolean,
+		.yajl_number = cb_number,
+		.yajl_string = cb_string,
+		.yajl_start_map = cb_start_map,
+		.yajl_map_key = cb_map_key,
+		.yajl_end_map = cb_end,
+		.yajl_start_array = cb_start_array,
+		.yajl_end_array = cb_end,
+	};
+	struct jp p = { .text = text, .len = len };
+	yajl_status st;
+	int ret = 0;
 
 	memset(d, 0, sizeof(*d));
 	p.msg = d->msg;
@@ -489,35 +588,43 @@ int mw_json_parse(struct mw_json *d, const char *text, size_t len, size_t *off, 
 	if (len >= UINT32_MAX - 1)
 		return -E2BIG;
 	p.s = mw_calloc_large(len + 1, 1);
-	if (!p.s)
-		return -ENOMEM;
 	/* Room for a value every 8 bytes without a copy (a rule of the scale test is 76
 	 * bytes and 5 values); past that the array doubles. */
 	p.cap_nodes = len / 8 + 1024;
 	p.nodes = mw_calloc_large(p.cap_nodes, sizeof(*p.nodes));
-	if (!p.nodes) {
-		free(p.s);
-		return -ENOMEM;
+	p.h = yajl_alloc(&cbs, NULL, &p);
+	if (!p.s || !p.nodes || !p.h) {
+		ret = -ENOMEM;
+		goto cleanup;
 	}
 	memcpy(p.s, text, len);
-	p.s[len] = '\0';
-	ret = parse_value(&p, &root, 0);
-	if (!ret) {
-		skip_ws(&p);
-		if (p.pos < p.len)
-			ret = jp_err(&p, p.pos, E_CHAR);
+	st = yajl_parse(p.h, (const unsigned char *)text, len);
+	if (st == yajl_status_ok) {
+		p.finishing = 1;
+		st = yajl_complete_parse(p.h);
 	}
-	if (!ret && push(&p.nodes, &p.n_nodes, &p.cap_nodes, &root))
+	if (p.nomem)
 		ret = -ENOMEM;
+	else if (st == yajl_status_client_canceled)
+		ret = -EINVAL;
+	else if (st != yajl_status_ok)
+		ret = yajl_fault(&p);
+	else if (!p.has_root)
+		ret = -EINVAL;	/* yajl says "premature EOF" first */
+	else if (push(&p.nodes, &p.n_nodes, &p.cap_nodes, &p.root))
+		ret = -ENOMEM;
+	if (ret == -EINVAL) {
+		*off = p.err_off;
+		*what = p.what ? p.what : E_EOF;
+	}
+cleanup:
+	if (p.h)
+		yajl_free(p.h);
 	free(p.stk);
 	d->buf = p.s;
 	d->nodes = p.nodes;
 	d->n_nodes = p.n_nodes;
 	d->root = p.n_nodes ? (uint32_t)(p.n_nodes - 1) : 0;
-	if (ret == -EINVAL) {
-		*off = p.err_off;
-		*what = p.what;
-	}
 	return ret;
 }
 

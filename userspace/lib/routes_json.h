@@ -1,17 +1,18 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The JSON reader of routing tables: strict RFC 8259 into a compact tree.
+ * The JSON reader of routing tables: yajl's event parser (no tree of its own) building
+ * a compact tree.
  *
  * json-c's tree costs about 750 bytes per object (a 16-slot hash table each), 230 MB
  * for a 100 000-rule table, and faulting that in took seconds. This tree is 16 bytes
  * a value: nodes in one array, a container's children contiguous in it, strings
- * decoded in place in one copy of the text. It also refuses what json-c would take
- * silently: a key given twice in one object (among its first MW_JSON_DUP_KEYS keys),
- * single-quoted strings, a \u0000 and lone surrogates.
+ * decoded in place in one copy of the text. It also refuses what json-c (or yajl)
+ * would take silently: a key given twice in one object (among its first
+ * MW_JSON_DUP_KEYS keys), single-quoted strings, a \u0000 and lone surrogates.
  *
  * Errors carry the byte offset of the offending character (the end of the text when
- * it ends too early) and json-c's wording for the same fault, so messages stay as
- * documented in docs/routes.md.
+ * it ends too early) and json-c's wording for the same fault where there is one, so
+ * messages stay as documented in docs/routes.md; else yajl's words.
  */
 #ifndef MW_ROUTES_JSON_H
 #define MW_ROUTES_JSON_H
