@@ -27,32 +27,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mwt-util.h"
+
 #define LINE_MAX_LEN 4096
 
 static void usage(void)
 {
 	fprintf(stderr, "usage: mwt-connect [-m] [-t TIMEOUT_MS] ADDR PORT\n");
 	exit(2);
-}
-
-static long parse_num(const char *s, long min, long max)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *s == '\0' || *end != '\0' || v < min || v > max)
-		return -1;
-	return v;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int fail(int err)
@@ -64,27 +46,6 @@ static int fail(int err)
 	else
 		printf("ERR %d\n", err);
 	return 0;
-}
-
-/* Wait for events on fd until the deadline; returns 0, or a positive errno. */
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-	struct pollfd pfd = { .fd = fd, .events = events };
-
-	for (;;) {
-		int64_t left = deadline - now_ms();
-		int r;
-
-		if (left <= 0)
-			return ETIMEDOUT;
-		r = poll(&pfd, 1, (int)left);
-		if (r > 0)
-			return 0;
-		if (r == 0)
-			return ETIMEDOUT;
-		if (errno != EINTR)
-			return errno;
-	}
 }
 
 int main(int argc, char **argv)
@@ -104,7 +65,7 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 'm': mapped = 1; break;
 		case 't':
-			timeout = parse_num(optarg, 1, 3600 * 1000);
+			timeout = mwt_parse_num(optarg, 1, 3600 * 1000);
 			if (timeout < 0) {
 				fprintf(stderr, "mwt-connect: -t %s: not a timeout in ms\n",
 					optarg);
@@ -116,7 +77,7 @@ int main(int argc, char **argv)
 	}
 	if (argc - optind != 2)
 		usage();
-	port = parse_num(argv[optind + 1], 1, 65535);
+	port = mwt_parse_num(argv[optind + 1], 1, 65535);
 	if (port < 0) {
 		fprintf(stderr, "mwt-connect: %s: not a port in 1..65535\n", argv[optind + 1]);
 		exit(2);
@@ -145,7 +106,7 @@ int main(int argc, char **argv)
 		exit(2);
 	}
 
-	deadline = now_ms() + timeout;
+	deadline = mwt_now_ms() + timeout;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return fail(errno);
@@ -156,7 +117,7 @@ int main(int argc, char **argv)
 	if (connect(fd, (struct sockaddr *)&ss, sl) < 0) {
 		if (errno != EINPROGRESS)
 			return fail(errno);
-		err = wait_fd(fd, POLLOUT, deadline);
+		err = mwt_wait_fd(fd, POLLOUT, deadline);
 		if (err)
 			return fail(err);
 		el = sizeof(err);
@@ -170,7 +131,7 @@ int main(int argc, char **argv)
 		ssize_t r;
 		char *nl;
 
-		err = wait_fd(fd, POLLIN, deadline);
+		err = mwt_wait_fd(fd, POLLIN, deadline);
 		if (err)
 			return fail(err);
 		r = read(fd, line + len, sizeof(line) - 1 - len);

@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mwt-util.h"
+
 #define LINE_MAX_LEN 4096
 
 static void usage(void)
@@ -37,35 +39,15 @@ static void usage(void)
 	exit(2);
 }
 
-static long parse_num(const char *s, long min, long max)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *s == '\0' || *end != '\0' || v < min || v > max)
-		return -1;
-	return v;
-}
-
 static long num_arg(const char *opt, const char *s, long min, long max)
 {
-	long v = parse_num(s, min, max);
+	long v = mwt_parse_num(s, min, max);
 
 	if (v < 0) {
 		fprintf(stderr, "mwt-reuse: %s %s: not a number in %ld..%ld\n", opt, s, min, max);
 		exit(2);
 	}
 	return v;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void print_err(int err)
@@ -98,33 +80,12 @@ static socklen_t make_addr(const char *s, uint16_t port, struct sockaddr_storage
 	return 0;
 }
 
-/* Wait for events on fd until the deadline; returns 0, or a positive errno. */
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-	struct pollfd pfd = { .fd = fd, .events = events };
-
-	for (;;) {
-		int64_t left = deadline - now_ms();
-		int r;
-
-		if (left <= 0)
-			return ETIMEDOUT;
-		r = poll(&pfd, 1, (int)left);
-		if (r > 0)
-			return 0;
-		if (r == 0)
-			return ETIMEDOUT;
-		if (errno != EINTR)
-			return errno;
-	}
-}
-
 /* One round; prints its line. Returns 0, or a positive errno when nothing was read. */
 static int round_trip(const struct sockaddr_storage *dst, socklen_t dl,
 		      const struct sockaddr_storage *src, socklen_t sl, long timeout)
 {
 	char line[LINE_MAX_LEN], drain[256];
-	int64_t deadline = now_ms() + timeout;
+	int64_t deadline = mwt_now_ms() + timeout;
 	int fd, err = 0, one = 1, have_line = 0;
 	socklen_t el = sizeof(err);
 	size_t len = 0;
@@ -142,7 +103,7 @@ static int round_trip(const struct sockaddr_storage *dst, socklen_t dl,
 			err = errno;
 			goto out;
 		}
-		err = wait_fd(fd, POLLOUT, deadline);
+		err = mwt_wait_fd(fd, POLLOUT, deadline);
 		if (err)
 			goto out;
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
@@ -161,7 +122,7 @@ static int round_trip(const struct sockaddr_storage *dst, socklen_t dl,
 			have_line = 1;
 			continue;
 		}
-		err = wait_fd(fd, POLLIN, deadline);
+		err = mwt_wait_fd(fd, POLLIN, deadline);
 		if (err)
 			break;
 		r = read(fd, buf, room);

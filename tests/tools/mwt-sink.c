@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "mwt-listen.h"
+#include "mwt-util.h"
 
 #define BUF_LEN 65536
 
@@ -55,18 +56,6 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: mwt-sink [-4|-6|-d] -p PORT [-r READ] [-w WRITE] [-e] [-R]\n");
 	exit(2);
-}
-
-static long parse_num(const char *s, long min, long max)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *s == '\0' || *end != '\0' || v < min || v > max)
-		return -1;
-	return v;
 }
 
 /* Reads exactly n bytes; 0 on success, -1 on EOF, error or timeout. */
@@ -163,13 +152,13 @@ int main(int argc, char **argv)
 		case '6': mode = BIND_V6ONLY; break;
 		case 'd': mode = BIND_DUAL; break;
 		case 'p':
-			port = parse_num(optarg, 1, 65535);
+			port = mwt_parse_num(optarg, 1, 65535);
 			if (port < 0)
 				usage();
 			break;
 		case 'r':
 		case 'w':
-			v = parse_num(optarg, 0, 1L << 40);
+			v = mwt_parse_num(optarg, 0, 1L << 40);
 			if (v < 0)
 				usage();
 			*(opt == 'r' ? &opt_read : &opt_write) = (size_t)v;

@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mwt-util.h"
+
 #define LINE_LEN	512
 #define MAX_TARGETS	64
 #define MAX_OUTCOMES	4096
@@ -61,26 +63,6 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: mwt-tally [-m] [-n COUNT] [-t TIMEOUT_MS] [-g] [-u STOPFILE] ADDR PORT [ADDR PORT ...]\n");
 	exit(2);
-}
-
-static long parse_num(const char *s, long min, long max)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *s == '\0' || *end != '\0' || v < min || v > max)
-		return -1;
-	return v;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void err_text(int err, char *buf, size_t len)
@@ -112,33 +94,12 @@ static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t len
 	}
 }
 
-/* Waits for events on fd until the deadline; returns 0, or a positive errno. */
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-	struct pollfd pfd = { .fd = fd, .events = events };
-
-	for (;;) {
-		int64_t left = deadline - now_ms();
-		int r;
-
-		if (left <= 0)
-			return ETIMEDOUT;
-		r = poll(&pfd, 1, (int)left);
-		if (r > 0)
-			return 0;
-		if (r == 0)
-			return ETIMEDOUT;
-		if (errno != EINTR)
-			return errno;
-	}
-}
-
 /* One connection to t; its outcome in out. */
 static void one(const struct target *t, long timeout, int peer, char *out, size_t outlen)
 {
 	char line[LINE_LEN], paddr[INET6_ADDRSTRLEN + 16] = "";
 	struct sockaddr_storage p = {};
-	int64_t deadline = now_ms() + timeout;
+	int64_t deadline = mwt_now_ms() + timeout;
 	socklen_t pl = sizeof(p), el;
 	size_t len = 0;
 	int fd, err, zero = 0;
@@ -158,7 +119,7 @@ static void one(const struct target *t, long timeout, int peer, char *out, size_
 			err_text(errno, out, outlen);
 			goto out;
 		}
-		err = wait_fd(fd, POLLOUT, deadline);
+		err = mwt_wait_fd(fd, POLLOUT, deadline);
 		el = sizeof(err);
 		if (!err && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
 			err = errno;
@@ -177,7 +138,7 @@ static void one(const struct target *t, long timeout, int peer, char *out, size_
 		ssize_t r;
 		char *nl;
 
-		err = wait_fd(fd, POLLIN, deadline);
+		err = mwt_wait_fd(fd, POLLIN, deadline);
 		if (err) {
 			err_text(err, out, outlen);
 			goto out;
@@ -242,7 +203,7 @@ static int parse_target(struct target *t, const char *addr, const char *port_s, 
 {
 	struct sockaddr_in *sin = (struct sockaddr_in *)&t->ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&t->ss;
-	long port = parse_num(port_s, 1, 65535);
+	long port = mwt_parse_num(port_s, 1, 65535);
 
 	if (port < 0)
 		return -1;
@@ -280,12 +241,12 @@ int main(int argc, char **argv)
 	while ((opt = getopt(argc, argv, "mn:t:gu:")) != -1) {
 		switch (opt) {
 		case 'n':
-			n = parse_num(optarg, 1, 100000000);
+			n = mwt_parse_num(optarg, 1, 100000000);
 			if (n < 0)
 				usage();
 			break;
 		case 't':
-			timeout = parse_num(optarg, 1, 3600 * 1000);
+			timeout = mwt_parse_num(optarg, 1, 3600 * 1000);
 			if (timeout < 0)
 				usage();
 			break;

@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mwt-util.h"
+
 #define BUF_LEN 65536
 #define E_EOF	-1
 #define E_EXTRA	-2
@@ -44,46 +46,10 @@ static void usage(void)
 	exit(2);
 }
 
-static long parse_num(const char *s, long min, long max)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *s == '\0' || *end != '\0' || v < min || v > max)
-		return -1;
-	return v;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Waits for events on fd; 0, or a positive errno. */
+/* Waits for events on fd, timeout_ms at most; 0, or a positive errno. */
 static int wait_fd(int fd, short events)
 {
-	int64_t deadline = now_ms() + timeout_ms;
-	struct pollfd pfd = { .fd = fd, .events = events };
-
-	for (;;) {
-		int64_t left = deadline - now_ms();
-		int r;
-
-		if (left <= 0)
-			return ETIMEDOUT;
-		r = poll(&pfd, 1, (int)left);
-		if (r > 0)
-			return 0;
-		if (r == 0)
-			return ETIMEDOUT;
-		if (errno != EINTR)
-			return errno;
-	}
+	return mwt_wait_fd(fd, events, mwt_now_ms() + timeout_ms);
 }
 
 static int do_connect(const struct sockaddr_storage *ss, socklen_t sl, int *out)
@@ -195,19 +161,19 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "n:s:r:cH:t:")) != -1) {
 		switch (opt) {
-		case 'n': count = parse_num(optarg, 1, 10000000); break;
-		case 's': send_n = parse_num(optarg, 0, 1L << 40); break;
-		case 'r': recv_n = parse_num(optarg, 0, 1L << 40); break;
+		case 'n': count = mwt_parse_num(optarg, 1, 10000000); break;
+		case 's': send_n = mwt_parse_num(optarg, 0, 1L << 40); break;
+		case 'r': recv_n = mwt_parse_num(optarg, 0, 1L << 40); break;
 		case 'c': client_first = 1; break;
 		case 'H': hold_file = optarg; break;
-		case 't': timeout_ms = parse_num(optarg, 1, 3600 * 1000); break;
+		case 't': timeout_ms = mwt_parse_num(optarg, 1, 3600 * 1000); break;
 		default: usage();
 		}
 	}
 	if (count < 0 || send_n < 0 || recv_n < 0 || timeout_ms < 0 || argc - optind != 2 ||
 	    (hold_file && count != 1))
 		usage();
-	port = parse_num(argv[optind + 1], 1, 65535);
+	port = mwt_parse_num(argv[optind + 1], 1, 65535);
 	if (port < 0)
 		usage();
 	if (inet_pton(AF_INET, argv[optind], &sin->sin_addr) == 1) {

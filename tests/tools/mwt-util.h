@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * What the test clients share: a strict number parser, a monotonic clock in
+ * milliseconds and a poll with a deadline. Header-only: every tool is built from its
+ * one .c file.
+ */
+#ifndef MWT_UTIL_H
+#define MWT_UTIL_H
+
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* A decimal in min..max, the whole string; -1 otherwise (min must be >= 0). */
+static inline long mwt_parse_num(const char *s, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *s == '\0' || *end != '\0' || v < min || v > max)
+		return -1;
+	return v;
+}
+
+static inline int64_t mwt_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for events on fd until the deadline (mwt_now_ms); 0, or a positive errno. */
+static inline int mwt_wait_fd(int fd, short events, int64_t deadline)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+
+	for (;;) {
+		int64_t left = deadline - mwt_now_ms();
+		int r;
+
+		if (left <= 0)
+			return ETIMEDOUT;
+		r = poll(&pfd, 1, (int)left);
+		if (r > 0)
+			return 0;
+		if (r == 0)
+			return ETIMEDOUT;
+		if (errno != EINTR)
+			return errno;
+	}
+}
+
+#endif /* MWT_UTIL_H */
