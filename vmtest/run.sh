@@ -85,6 +85,15 @@ else
 fi
 [ "${#names[@]}" -gt 0 ] || die "no kernels in vmtest/kernels"
 
+# report_one NAME: the kernel's verdict line (and the reason when it failed).
+report_one() {
+	local name=$1 s
+	s=$(cat "$results/$name.status")
+	printf '%s: %s (%s s, log %s)\n' "$name" "${s%% *}" "$(cat "$results/$name.secs" 2>/dev/null)" \
+		"${logs#"$repo"/}/$name.log"
+	[ "${s%% *}" == PASS ] || printf '  %s\n' "${s#* }"
+}
+
 t_start=$SECONDS
 mkdir -p "$results" "$logs"
 declare -A image=()
@@ -193,13 +202,6 @@ cleanup() {
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 
-report_one() {
-	local name=$1 s
-	s=$(cat "$results/$name.status")
-	printf '%s: %s (%s s, log %s)\n' "$name" "${s%% *}" "$(cat "$results/$name.secs" 2>/dev/null)" \
-		"${logs#"$repo"/}/$name.log"
-	[ "${s%% *}" == PASS ] || printf '  %s\n' "${s#* }"
-}
 
 running=()
 for n in "${names[@]}"; do
@@ -220,7 +222,7 @@ fi
 # Parsed from the serial logs: features, meshwarp's verdict, verifier numbers, suite counts.
 feature_label() {
 	case $1 in
-	so_netns_cookie) echo "SO_NETNS_COOKIE (5.14; meshwarp init identifies the netns with it)" ;;
+	so_netns_cookie) echo "SO_NETNS_COOKIE (5.14; without it meshwarp names namespaces by inode)" ;;
 	prog_connect4) echo "cgroup/connect4 programs" ;;
 	prog_sockops) echo "sockops programs" ;;
 	prog_getsockopt) echo "cgroup/getsockopt programs" ;;
@@ -232,7 +234,7 @@ feature_label() {
 	map_lpm_trie) echo "LPM trie maps" ;;
 	map_ringbuf) echo "ring buffer maps" ;;
 	netns_cookie_connect4) echo "bpf_get_netns_cookie in connect4" ;;
-	netns_cookie_sockops) echo "bpf_get_netns_cookie in sockops (meshwarp needs it)" ;;
+	netns_cookie_sockops) echo "bpf_get_netns_cookie in sockops (the same)" ;;
 	netns_cookie_getsockopt) echo "bpf_get_netns_cookie in getsockopt" ;;
 	netns_cookie_sk_msg) echo "bpf_get_netns_cookie in sk_msg" ;;
 	netns_cookie_tc) echo "bpf_get_netns_cookie in tc" ;;
