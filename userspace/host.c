@@ -30,8 +30,9 @@ static int mw_netns_inode(uint64_t *id)
 {
 	struct stat st;
 
-	if (stat("/proc/self/ns/net", &st) < 0) {
-		pr_warn("/proc/self/ns/net: %s\n", strerror(errno));
+	/* the calling thread's, as SO_NETNS_COOKIE would be (setns() is per thread) */
+	if (stat("/proc/thread-self/ns/net", &st) < 0) {
+		pr_warn("/proc/thread-self/ns/net: %s\n", strerror(errno));
 		return -errno;
 	}
 	*id = (uint64_t)st.st_ino;
