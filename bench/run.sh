@@ -165,6 +165,10 @@ export MESHWARP_AGENT_SOCKET=$MW_TMP/no-agent.sock
 #   pod "ipt"    (b)          10.250.2.1 ==veth== 10.250.2.2  \  "up": 10.250.0.1 on lo (SVC):
 #   pod "mesh"   (c)          10.250.3.1 ==veth== 10.250.3.2  /  nginx :8080, sockperf :11111,
 #   pod "short"  (d)          10.250.4.1 ==veth== 10.250.4.2 /   iperf3 :5201
+#                                          "upd": the same upstreams for (d), on 10.250.4.2
+# (d)'s upstream is a namespace of its own, in $MW_CG/mesh and enrolled with the shortcut like
+# pod short, so the sidecar's upstream hop pairs too (both ends seen by sockops, both workloads
+# with the shortcut); (a), (b), (c) and (p) keep "up", which meshwarp never sees.
 # Every pod routes SVC through its veth, so every path dials the same address and every sidecar
 # has the same config. Cgroups: $MW_CG/mesh is where meshwarp attaches (pods c and d: clients and
 # sidecars); everything else lives in $MW_CG/plain, which meshwarp's programs never see, so (a),
@@ -186,15 +190,19 @@ export MESHWARP_CGROUP=$CG_MESH
 
 mw_netns up
 mw_in_ns up ip addr add "$SVC/32" dev lo || mw_die "SVC address failed"
+mw_netns upd
+mw_in_ns upd ip addr add "$SVC/32" dev lo || mw_die "SVC address in upd failed"
 i=1
 for pod in plain ipt mesh short; do
 	mw_netns "$pod"
-	mw_veth "$pod" "10.250.$i.1" up "10.250.$i.2"
+	up=up
+	[ "$pod" == short ] && up=upd
+	mw_veth "$pod" "10.250.$i.1" "$up" "10.250.$i.2"
 	mw_in_ns "$pod" ip route add "$SVC/32" via "10.250.$i.2" || mw_die "route in $pod failed"
 	i=$((i + 1))
 done
 # Client ports are reused fast in the connection-rate test; the same in every namespace.
-for ns in up plain ipt mesh short; do
+for ns in up upd plain ipt mesh short; do
 	mw_in_ns "$ns" sysctl -qw net.ipv4.tcp_tw_reuse=1 net.ipv4.ip_local_port_range="10000 64999" ||
 		mw_die "sysctl in $ns failed"
 done
@@ -282,6 +290,12 @@ SHORTCUT=$(jq -r '[.workloads[]? | select(.current)][0] // null |
 	else "absent" end' <<<"$status_json" 2>/dev/null)
 [ -n "$SHORTCUT" ] || SHORTCUT=no-status
 if [ "$SHORTCUT" == true ]; then
+	# (d)'s upstream with the shortcut too; without it (d) is the first hop only, and says so.
+	out=$(MESHWARP_SHORTCUT=1 "${MW_TO[@]}" ip netns exec "$(mw_ns upd)" "$MESHWARP" init 2>&1) ||
+		echo "# (d) upstream: meshwarp init with MESHWARP_SHORTCUT=1 failed: $out"
+	[ "$(mw_in_ns upd "${MW_TO_STATUS[@]}" "$MESHWARP" status -j 2>/dev/null |
+		jq -r '[.workloads[]? | select(.current)][0].shortcut // false')" == true ] ||
+		echo "# (d) upstream without the shortcut: only the app-sidecar hop pairs"
 	PATHS=(a b c d p)
 	D_NOTE=
 else
@@ -444,6 +458,17 @@ bn_start_servers() {
 	SERVER_PIDS+=("$MW_PID")
 	bn_spawn iperf3 "$CG_PLAIN" up "$cpus" iperf3 -s -B "$SVC" -p "$PORT_BULK" --idle-timeout 30
 	SERVER_PIDS+=("$MW_PID")
+	if [ "$SHORTCUT" == true ]; then	# (d)'s upstreams: seen by sockops, in "upd"
+		mkdir -p "$dir-d"
+		bn_nginx_cfg "$dir-d" "$threads" >"$dir-d/nginx.conf"
+		bn_spawn nginx-d "$CG_MESH" upd "$cpus" nginx -e stderr -p "$dir-d" -c "$dir-d/nginx.conf"
+		SERVER_PIDS+=("$MW_PID")
+		bn_spawn sockperf-d "$CG_MESH" upd "$cpus" sockperf sr --tcp -i "$SVC" -p "$PORT_PP"
+		SERVER_PIDS+=("$MW_PID")
+		bn_spawn iperf3-d "$CG_MESH" upd "$cpus" iperf3 -s -B "$SVC" -p "$PORT_BULK" \
+			--idle-timeout 30
+		SERVER_PIDS+=("$MW_PID")
+	fi
 	for pod in "${pods[@]}"; do
 		bn_haproxy_cfg "$pod" "$threads" >"$MW_TMP/haproxy-$pod.cfg"
 		chmod 0644 "$MW_TMP/haproxy-$pod.cfg"
@@ -462,6 +487,11 @@ bn_start_servers() {
 	mw_wait_port up "$PORT_HTTP" || mw_die "nginx did not listen"
 	mw_wait_port up "$PORT_PP" || mw_die "sockperf server did not listen"
 	mw_wait_port up "$PORT_BULK" || mw_die "iperf3 server did not listen"
+	if [ "$SHORTCUT" == true ]; then
+		mw_wait_port upd "$PORT_HTTP" || mw_die "nginx in upd did not listen"
+		mw_wait_port upd "$PORT_PP" || mw_die "sockperf server in upd did not listen"
+		mw_wait_port upd "$PORT_BULK" || mw_die "iperf3 server in upd did not listen"
+	fi
 	echo "# $(bn_el) servers up"
 }
 

@@ -2,11 +2,13 @@
 /*
  * The local shortcut, BPF side (docs/shortcut.md says why each rule is there).
  *
- * A redirected connection's first hop has both ends on this host: the app's socket and
- * the sidecar's accepted socket, on loopback, in one network namespace. sockops puts
- * both into mw_sch_v1 under their own tuple; the sk_msg verdict hands each message to
- * the peer's receive queue (bpf_msg_redirect_hash to the reversed tuple, BPF_F_INGRESS),
- * so it never crosses TCP.
+ * A connection whose two ends are sockets of this host seen by sockops, both in workloads
+ * with the shortcut: the app's socket and its sidecar's (loopback), the sidecar's upstream
+ * connection and another pod's accepted socket (a veth, two namespaces), a sidecar and its
+ * app (loopback). sockops puts both into mw_sch_v1 under their own tuple (with the netns on
+ * loopback, without it elsewhere: mw_sc_key_netns); the sk_msg verdict hands each message to
+ * the peer's receive queue (bpf_msg_redirect_hash to the reversed tuple, BPF_F_INGRESS), so
+ * it never crosses TCP. sk_msg redirect works across namespaces: one kernel.
  *
  * What keeps it right:
  * - One receive queue. The sk_skb verdict on mw_sch_v1 passes every byte that reaches a
@@ -14,11 +16,12 @@
  *   FIONREAD (which counts only that queue on 6.12+) is exact, and a short read still
  *   means "drained" (nginx relies on both). Without it, a connection that left the
  *   shortcut with bytes still queued split its bytes over two queues and nginx stalled.
- * - Pairing: the app's socket joins at ACTIVE_ESTABLISHED in state NEW, the sidecar's at
- *   PASSIVE_ESTABLISHED, which moves the app's socket NEW -> PAIRED with one
- *   compare-and-swap. The app's first message does NEW -> TCP if it comes first: then
- *   the pair never forms and every byte takes TCP. A socket decides on its first message
- *   and never goes back to the shortcut.
+ * - Pairing: the connecting socket joins at ACTIVE_ESTABLISHED in state NEW, the accepted
+ *   one at PASSIVE_ESTABLISHED, which moves the connecting socket NEW -> PAIRED with one
+ *   compare-and-swap, if its sequence numbers are the peer's (a key without the netns can
+ *   be another namespace's connection). The connecting socket's first message does
+ *   NEW -> TCP if it comes first: then the pair never forms and every byte takes TCP. A
+ *   socket decides on its first message and never goes back to the shortcut.
  * - Leaving: a connection leaves for good (MW_SCF_OFF on both sockets, both directions)
  *   when the receiver's queue passes the budget, when the peer is gone, or when the
  *   workload's shortcut is turned off. Its later bytes take TCP and queue behind the
@@ -56,6 +59,11 @@
 /* Only the fields we read; CO-RE finds them in the running kernel. */
 struct sock___mwsc {
 	void *sk_user_data;
+} __attribute__((preserve_access_index));
+
+struct tcp_sock___mwsc {
+	__u32 rcv_nxt;
+	__u32 snd_nxt;
 } __attribute__((preserve_access_index));
 
 struct sk_psock___mwsc {
@@ -124,6 +132,21 @@ static __always_inline int mw_sc_enabled(__u64 netns, const struct mw_sc_conf *c
 	return (f & MW_WL_F_SHORTCUT_FORCE) || !(conf->flags & MW_SC_C_FOREIGN);
 }
 
+/*
+ * The namespace part of a shortcut key. A connection on loopback never leaves its namespace,
+ * and the same loopback tuple exists in every namespace: the key keeps the netns. Any other
+ * connection may span two namespaces (a veth to another pod of the host), so both ends must
+ * build the same key without knowing the other's namespace: 0. Two namespaces can hold the
+ * same such tuple (overlapping addresses); mw_sc_passive pairs only the right sockets.
+ */
+static __always_inline __u64 mw_sc_key_netns(const __u32 *local, __u64 netns)
+{
+	if (mw_addr_is_v4(local))
+		return (bpf_ntohl(local[3]) & 0xff000000u) == MW_IN_LOOPBACKNET ? netns : 0;
+	return local[0] == 0 && local[1] == 0 && local[2] == 0 && local[3] == bpf_htonl(1) ?
+	       netns : 0;
+}
+
 static __always_inline void mw_sc_reverse(struct mw_tuple *r, const struct mw_tuple *t)
 {
 	r->netns = t->netns;
@@ -142,7 +165,7 @@ static __always_inline int mw_sc_tuple_skops(struct mw_tuple *t, struct bpf_sock
 
 	if (!mw_skops_addrs(skops, l, r))
 		return -1;
-	t->netns = netns;
+	t->netns = mw_sc_key_netns(l, netns);
 	mw_addr_copy(t->saddr, l);
 	mw_addr_copy(t->daddr, r);
 	t->sport = bpf_htons((__u16)MW_CTX(skops->local_port));
@@ -172,7 +195,7 @@ static __always_inline int mw_sc_tuple_msg(struct mw_tuple *t, struct sk_msg_md 
 	} else if (family != AF_INET6) {
 		return -1;
 	}
-	t->netns = netns;
+	t->netns = mw_sc_key_netns(l, netns);
 	mw_addr_copy(t->saddr, l);
 	mw_addr_copy(t->daddr, r);
 	t->sport = bpf_htons((__u16)MW_CTX(msg->local_port));
@@ -189,8 +212,11 @@ static __always_inline struct mw_sc_sock *mw_sc_join(struct bpf_sock_ops *skops,
 	struct mw_sc_sock init = {}, *e;
 
 	init.state = state;
-	if (bpf_map_update_elem(&mw_scs_v1, t, &init, BPF_ANY)) {
-		mw_sc_stat(MW_SC_S_TABLE_FULL, 1);
+	/* NOEXIST: a key without its netns (mw_sc_key_netns) can be another namespace's socket's,
+	 * which must keep its entry; this socket then stays on TCP. */
+	if (bpf_map_update_elem(&mw_scs_v1, t, &init, BPF_NOEXIST)) {
+		mw_sc_stat(bpf_map_lookup_elem(&mw_scs_v1, t) ? MW_SC_S_INSERT_ERR :
+			   MW_SC_S_TABLE_FULL, 1);
 		return NULL;
 	}
 	e = bpf_map_lookup_elem(&mw_scs_v1, t);
@@ -209,42 +235,63 @@ static __always_inline struct mw_sc_sock *mw_sc_join(struct bpf_sock_ops *skops,
 	return e;
 }
 
-/* ACTIVE_ESTABLISHED: the app's socket of a redirected connection joins, unpaired. */
+/*
+ * ACTIVE_ESTABLISHED: a connecting socket of a workload with the shortcut joins, unpaired, if
+ * its peer may be on this host and seen by sockops: every connection on loopback (the app to
+ * its sidecar, the sidecar to its app, the app to a local port), and the sidecar's own
+ * connections to other addresses (its upstreams, which may be pods of this host). Not the
+ * app's other connections (bypassed ports and addresses): most of them go off the host, and a
+ * socket that joins stays in the sockhash, both verdicts on its path, until it closes.
+ */
 static __always_inline void mw_sc_active(struct bpf_sock_ops *skops)
 {
 	struct bpf_sock *sk = skops->sk;
 	struct mw_tuple t = {};
-	struct mw_sk_orig *so;
 	__u64 netns;
 
 	if (!sk || !mw_sc_kernel_ok())
-		return;
-	so = bpf_sk_storage_get(&mw_sko_v1, sk, 0, 0);
-	if (!so || !(so->flags & MW_SKO_F_REDIRECTED))
 		return;
 	netns = mw_netns_skops(skops);
 	if (!mw_sc_enabled(netns, mw_sc_conf()))
 		return;
 	if (mw_sc_tuple_skops(&t, skops, netns))
 		return;
+	if (!t.netns && !mw_sk_is_sidecar(sk, netns))
+		return;
 	mw_sc_join(skops, sk, &t, MW_SCS_NEW);
 }
 
-/* PASSIVE_ESTABLISHED: the sidecar's socket of that connection (mw_adopt marked it) joins
- * and pairs, unless the app's socket has already sent through TCP. It cannot have sent
- * anything itself yet: the sidecar has not accepted it. */
+/*
+ * Whether the connecting socket at `skaddr` is this passive socket's peer, not another
+ * namespace's socket with the same tuple: the peer of a connection that just came up has sent
+ * exactly the bytes we expect next and expects ours (random initial sequence numbers, a false
+ * match is 2^-64). Read live (the address is not reference-counted: at worst a closing
+ * socket's memory, which refuses). A peer that has written already no longer matches, and
+ * could not pair anyway (its state is no longer NEW).
+ */
+static __always_inline int mw_sc_seq_match(struct bpf_sock_ops *skops, __u64 skaddr)
+{
+	struct tcp_sock___mwsc *tp = (void *)skaddr;
+	__u32 snd = 0, rcv = 0;
+
+	if (!skaddr || bpf_core_read(&snd, sizeof(snd), &tp->snd_nxt) ||
+	    bpf_core_read(&rcv, sizeof(rcv), &tp->rcv_nxt))
+		return 0;
+	return snd == MW_CTX(skops->rcv_nxt) && rcv == MW_CTX(skops->snd_nxt);
+}
+
+/* PASSIVE_ESTABLISHED: an accepted socket of a workload with the shortcut whose connecting
+ * peer joined (mw_sc_active) joins and pairs, unless the peer has already sent through TCP.
+ * It cannot have sent anything itself yet: nothing has accepted it. Both ends' workloads
+ * have the shortcut on, each checked on its own side. */
 static __always_inline void mw_sc_passive(struct bpf_sock_ops *skops)
 {
 	struct bpf_sock *sk = skops->sk;
 	struct mw_tuple t = {}, r = {};
-	struct mw_sk_orig *so;
 	struct mw_sc_sock *c;
 	__u64 netns;
 
 	if (!sk || !mw_sc_kernel_ok())
-		return;
-	so = bpf_sk_storage_get(&mw_sko_v1, sk, 0, 0);
-	if (!so || !(so->flags & MW_SKO_F_SIDECAR))
 		return;
 	netns = mw_netns_skops(skops);
 	if (!mw_sc_enabled(netns, mw_sc_conf()))
@@ -255,6 +302,11 @@ static __always_inline void mw_sc_passive(struct bpf_sock_ops *skops)
 	c = bpf_map_lookup_elem(&mw_scs_v1, &r);
 	if (!c || c->state != MW_SCS_NEW)
 		return;
+	if (!mw_sc_seq_match(skops, c->sk)) {
+		/* Another namespace's connection with the same tuple: not ours, leave it. */
+		mw_sc_stat(MW_SC_S_MISMATCH, 1);
+		return;
+	}
 	if (!mw_sc_join(skops, sk, &t, MW_SCS_PAIRED)) {
 		/* No pair: the app's socket takes TCP from its first byte. */
 		__sync_val_compare_and_swap(&c->state, MW_SCS_NEW, MW_SCS_TCP);
@@ -287,7 +339,9 @@ static __always_inline void mw_sc_state(struct bpf_sock_ops *skops, __u64 *sent,
 	if (mw_sc_tuple_skops(&t, skops, mw_netns_skops(skops)))
 		return;
 	e = bpf_map_lookup_elem(&mw_scs_v1, &t);
-	if (!e)
+	/* Under a key without its netns the entry can be another namespace's socket's (this one
+	 * could not join): leave it to that socket. */
+	if (!e || e->sk != (__u64)skops->sk)
 		return;
 	*sent = e->sent;
 	*received = e->received;
@@ -341,8 +395,10 @@ static __always_inline int mw_sc_verdict(struct sk_msg_md *msg)
 		return mw_sc_pass_for_good(msg);
 	if (me->state == MW_SCS_NEW &&
 	    __sync_val_compare_and_swap(&me->state, MW_SCS_NEW, MW_SCS_TCP) == MW_SCS_NEW) {
-		/* The first message, and no peer has joined: TCP for good. */
-		mw_sc_stat(MW_SC_S_UNPAIRED, 1);
+		/* The first message, and no peer has joined: TCP for good. On loopback a peer was
+		 * due (late, or outside sockops' view); elsewhere mostly a peer off this host or
+		 * without the shortcut, the common case, counted apart. */
+		mw_sc_stat(k.netns ? MW_SC_S_UNPAIRED : MW_SC_S_NO_PEER, 1);
 		return mw_sc_pass_for_good(msg);
 	}
 

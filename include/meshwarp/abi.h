@@ -343,10 +343,12 @@ struct mw_sk_lsn {
 #define MW_SKL_F_INGRESS	(1u << 0)
 
 /*
- * The local shortcut (docs/shortcut.md). sockops puts both sockets of a redirected
- * connection's first hop (the app's socket and the sidecar's accepted socket, both
- * on loopback) into the sockhash mw_sch_v1, each under its own struct mw_tuple; the
- * sk_msg program hands a message to the peer's receive queue (the reversed tuple).
+ * The local shortcut (docs/shortcut.md). sockops puts both sockets of a connection whose
+ * two ends are on this host and in workloads with the shortcut (app-sidecar on loopback,
+ * the sidecar's upstream to another pod of the host, sidecar-app) into the sockhash
+ * mw_sch_v1, each under its own struct mw_tuple (netns 0 off loopback: the two ends can be
+ * in two namespaces); the sk_msg program hands a message to the peer's receive queue (the
+ * reversed tuple).
  */
 
 /* mw_scc_v1[0]: host-wide settings of the shortcut. The user side writes it at load
@@ -390,6 +392,12 @@ struct mw_sc_sock {
 #define MW_SC_S_TABLE_FULL	6	/* mw_scs_v1 full: TCP */
 #define MW_SC_S_MSGS		7	/* messages handed over */
 #define MW_SC_S_BYTES		8	/* bytes handed over */
+#define MW_SC_S_NO_PEER		9	/* a connection off loopback (the sidecar's upstream) wrote
+					 * and no peer had joined (off the host, or without the
+					 * shortcut): TCP for good */
+#define MW_SC_S_MISMATCH	10	/* an accepted socket found a joined socket of its reversed
+					 * tuple whose sequence numbers were not its peer's (another
+					 * namespace's connection): not paired */
 #define MW_SC_S_MAX		16
 
 /*
