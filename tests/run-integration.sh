@@ -35,7 +35,9 @@ for t in "$here"/integration/test_*.sh; do
 	ran=$((ran + 1))
 	echo "=== $name"
 	# --foreground: Ctrl-C still reaches the test; on timeout the test's TERM trap cleans up.
-	timeout --foreground -k 30 "${MW_TEST_TIMEOUT:-300}" bash "$t" 2>&1 | tee "$out"
+	# 600 s: a hang still ends well inside CI's limit, and the longest test (test_routes,
+	# ~2 min on a quiet machine) still finishes on a loaded one (it took 5 at load 14).
+	timeout --foreground -k 30 "${MW_TEST_TIMEOUT:-600}" bash "$t" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
 	summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
 	if [ -z "$summary" ]; then
