@@ -143,9 +143,6 @@ static __always_inline int mw_sockops_run(struct bpf_sock_ops *skops, const int 
 		if (sc)
 			mw_sc_active(skops);
 		break;
-	case BPF_SOCK_OPS_RTT_CB:
-		mw_track_rtt(skops);
-		break;
 	case BPF_SOCK_OPS_PARSE_HDR_OPT_CB:
 		mw_track_hdr(skops);
 		break;

@@ -19,6 +19,21 @@ struct sock___mw {
 	int sk_err;
 } __attribute__((preserve_access_index));
 
+/* tcp_sock's windowed minimum RTT (tcp_min_rtt(): rtt_min.s[0].v, ~0U before the first
+ * sample), the value tcp_info reports as tcpi_min_rtt. */
+struct minmax_sample___mw {
+	__u32 t;
+	__u32 v;
+} __attribute__((preserve_access_index));
+
+struct minmax___mw {
+	struct minmax_sample___mw s[3];
+} __attribute__((preserve_access_index));
+
+struct tcp_sock___mwrtt {
+	struct minmax___mw rtt_min;
+} __attribute__((preserve_access_index));
+
 struct sock___mwuid {
 	struct {
 		__u32 val;
@@ -67,18 +82,35 @@ static __always_inline __u32 mw_hist_bucket(__u64 v)
 	return r < MW_HIST_BUCKETS ? r : MW_HIST_BUCKETS - 1;
 }
 
+/* The kernel's minimum RTT of the socket in microseconds, 0 before the first sample. */
+static __always_inline __u32 mw_sk_min_rtt(struct bpf_sock_ops *skops)
+{
+	struct tcp_sock___mwrtt *tp = NULL;
+	__u32 v = 0;
+
+	if (skops->sk)
+		tp = (void *)bpf_skc_to_tcp_sock(skops->sk);
+	if (!tp || !bpf_core_field_exists(tp->rtt_min))
+		return 0;
+	if (bpf_core_read(&v, sizeof(v), &tp->rtt_min.s[0].v))
+		return 0;
+	return v == ~0U ? 0 : v;
+}
+
 /*
  * Reads the live counters of the socket into its record. The kernel's byte
  * counters follow the sequence space: bytes_acked includes our SYN once the
  * connection is up and our FIN once acked, bytes_received the peer's FIN. The
- * record counts what the application wrote and can read.
+ * record counts what the application wrote and can read. RTTs are the kernel's
+ * own: the smoothed RTT and the windowed minimum (tcp_info's tcpi_rtt and
+ * tcpi_min_rtt), so no per-ACK RTT callback is needed to follow them.
  */
-static __always_inline void mw_conn_sample(struct mw_conn *c, struct bpf_sock_ops *skops,
-					   __u32 mrtt_us)
+static __always_inline void mw_conn_sample(struct mw_conn *c, struct bpf_sock_ops *skops)
 {
 	__u64 acked = MW_CTX(skops->bytes_acked);
 	__u64 rcvd = MW_CTX(skops->bytes_received);
 	__u32 srtt = MW_CTX(skops->srtt_us) >> 3;	/* the kernel keeps srtt << 3 */
+	__u32 mrtt;
 
 	/* The active side's bytes_acked counts its SYN; the passive side's does not. */
 	if (c->established_ns && c->role != MW_ROLE_INBOUND && acked)
@@ -93,10 +125,11 @@ static __always_inline void mw_conn_sample(struct mw_conn *c, struct bpf_sock_op
 	c->segs_in = MW_CTX(skops->data_segs_in);
 	c->retransmits = MW_CTX(skops->total_retrans);
 	c->srtt_us = srtt;
-	if (!mrtt_us)
-		mrtt_us = srtt;
-	if (mrtt_us && (!c->min_rtt_us || mrtt_us < c->min_rtt_us))
-		c->min_rtt_us = mrtt_us;
+	mrtt = mw_sk_min_rtt(skops);
+	if (!mrtt)
+		mrtt = srtt;
+	if (mrtt && (!c->min_rtt_us || mrtt < c->min_rtt_us))
+		c->min_rtt_us = mrtt;
 }
 
 /* Which FINs a state change means, for mw_conn_sample. */
@@ -237,7 +270,7 @@ static __always_inline void mw_track_connect(struct bpf_sock_ops *skops)
 		return;
 	}
 	bpf_sock_ops_cb_flags_set(skops, MW_CTX(skops->bpf_sock_ops_cb_flags) |
-				  BPF_SOCK_OPS_STATE_CB_FLAG | BPF_SOCK_OPS_RTT_CB_FLAG);
+				  BPF_SOCK_OPS_STATE_CB_FLAG);
 	if (c.role == MW_ROLE_SIDECAR)
 		mw_hop_take(&c, cookie);
 }
@@ -270,13 +303,13 @@ static __always_inline void mw_track_inbound(struct bpf_sock_ops *skops)
 	c.sport = bpf_htons((__u16)bpf_ntohl(MW_CTX(skops->remote_port)));
 	mw_addr_copy(c.daddr, l);
 	c.dport = bpf_htons((__u16)MW_CTX(skops->local_port));
-	mw_conn_sample(&c, skops, 0);
+	mw_conn_sample(&c, skops);
 	if (bpf_map_update_elem(&mw_conn_v1, &cookie, &c, BPF_ANY)) {
 		mw_stat_inc(MW_S_CONN_FULL);
 		return;
 	}
 	bpf_sock_ops_cb_flags_set(skops, MW_CTX(skops->bpf_sock_ops_cb_flags) |
-				  BPF_SOCK_OPS_STATE_CB_FLAG | BPF_SOCK_OPS_RTT_CB_FLAG);
+				  BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
 static __always_inline struct mw_agg *mw_agg_of(const struct mw_conn *c)
@@ -313,7 +346,7 @@ static __always_inline void mw_track_established(struct bpf_sock_ops *skops)
 		return;
 	c->established_ns = bpf_ktime_get_ns();
 	c->state = BPF_TCP_ESTABLISHED;
-	mw_conn_sample(c, skops, 0);
+	mw_conn_sample(c, skops);
 	if (c->role == MW_ROLE_SIDECAR)
 		return;
 	if (c->role == MW_ROLE_REDIRECTED)
@@ -321,16 +354,6 @@ static __always_inline void mw_track_established(struct bpf_sock_ops *skops)
 	a = mw_agg_of(c);
 	if (a)
 		a->opened++;
-}
-
-static __always_inline void mw_track_rtt(struct bpf_sock_ops *skops)
-{
-	__u64 cookie = bpf_get_socket_cookie(skops);
-	struct mw_conn *c;
-
-	c = bpf_map_lookup_elem(&mw_conn_v1, &cookie);
-	if (c)
-		mw_conn_sample(c, skops, (__u32)MW_CTX(skops->args[0]));
 }
 
 /* How a connection ended, from the state it left and the socket's error. */
@@ -415,7 +438,7 @@ static __always_inline void mw_track_close(struct bpf_sock_ops *skops, __u32 old
 	if (!c)
 		return;
 	mw_conn_fins(c, old_state, BPF_TCP_CLOSE);
-	mw_conn_sample(c, skops, 0);
+	mw_conn_sample(c, skops);
 	c->bytes_sent += sc_sent;
 	c->bytes_received += sc_received;
 	c->state = BPF_TCP_CLOSE;

@@ -248,7 +248,7 @@ struct mw_conn {
 	__u64 segs_out;
 	__u64 segs_in;
 	__u32 srtt_us;		/* smoothed RTT */
-	__u32 min_rtt_us;	/* smallest RTT sample seen (0: none) */
+	__u32 min_rtt_us;	/* the kernel's minimum RTT, tcp_min_rtt() (0: none) */
 	__u32 retransmits;	/* total retransmitted segments */
 	__u8 role;		/* MW_ROLE_* */
 	__u8 state;		/* TCP state (BPF_TCP_*) */

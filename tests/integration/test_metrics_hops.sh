@@ -10,7 +10,7 @@
 #     destination, no app leg twice
 #   a held connection: `meshwarp conns -j` shows both legs with the same "hop"
 #   a connection that only receives: `meshwarp conns` shows its bytes while it is open (fresh
-#     counters from sock_diag, not the RTT-time sample)
+#     counters from sock_diag, not the record's sample)
 #
 #   pod 10.250.25.1 ==veth== up 10.250.25.2
 # shellcheck source=tests/integration/lib.sh
@@ -138,8 +138,8 @@ touch "$MW_TMP/release"
 wait "$HELD"
 
 # --- fresh live bytes: a connection that only receives ------------------------------------
-# sockops samples at RTT callbacks (ACKs of data we sent): an app that never writes gets none,
-# so its record says 0 received until it closes; conns reads tcp_info (sock_diag) instead.
+# sockops samples at establishment and close only, so the record says 0 received until it
+# closes; conns reads tcp_info (sock_diag) instead.
 mw_in_pod pod "$XFER" -s 0 -r "$B" -H "$MW_TMP/release2" "$UP_IP" 8083 >"$MW_TMP/recv.out" 2>&1 &
 RECV=$!
 mw_register_pid "$RECV"
