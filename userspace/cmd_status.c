@@ -150,6 +150,8 @@ static const char *const mw_sc_stat_names[MW_SC_S_MAX] = {
 	[MW_SC_S_TABLE_FULL] = "table_full",
 	[MW_SC_S_MSGS] = "messages",
 	[MW_SC_S_BYTES] = "bytes",
+	[MW_SC_S_NO_PEER] = "no_peer",
+	[MW_SC_S_MISMATCH] = "seq_mismatch",
 };
 
 /* The shortcut's host-wide settings; all zero when this pin directory has none. */

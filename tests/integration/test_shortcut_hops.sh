@@ -19,7 +19,7 @@ mw_test_begin shortcut_hops
 [ -x "$MESHWARP" ] || mw_die "$MESHWARP missing: build it first (make)"
 PY=/usr/bin/python3
 [ -x "$PY" ] || mw_die "$PY missing"
-for c in haproxy nginx curl jq sha256sum bpftool; do
+for c in haproxy nginx curl jq sha256sum; do
 	command -v "$c" >/dev/null || mw_die "$c missing: scripts/install-deps.sh installs it"
 done
 CLI_IP=10.250.45.1
@@ -129,16 +129,10 @@ for pod in cli srv ia id; do
 done
 
 ev() { mw_in_ns cli "$MESHWARP" status -j | jq -r ".shortcut.events.$1"; }
-# evn INDEX: an event counter status does not name yet (MW_SC_S_NO_PEER 9, MW_SC_S_MISMATCH 10),
-# the per-CPU values summed.
-evn() {
-	bpftool -j map lookup pinned "$MW_PIN/maps/mw_scst_v1" key "$1" 0 0 0 2>/dev/null |
-		jq -r '[.formatted.values[]?.value] | add // "none"'
-}
 get() { mw_in_pod cli curl -sS --max-time 60 "$@"; }
 
 # --- both ends with the shortcut: each proxied connection pairs twice ---------------------------
-p0=$(ev paired) b0=$(ev bytes) n0=$(evn 9)
+p0=$(ev paired) b0=$(ev bytes) n0=$(ev no_peer)
 for i in 1 2 3; do
 	mw_expect_eq "64 MiB from an upstream with the shortcut #$i: sha256" "$BIG_SUM" \
 		"$(get "http://$SRV_IP:8089/big.bin" | sha256sum | cut -d' ' -f1)"
@@ -153,7 +147,7 @@ else
 	n=3
 fi
 mw_expect_eq "  paired: 2 per proxied connection ($n connections), none without a peer" \
-	"$((2 * n)) 0" "$(($(ev paired) - p0)) $(($(evn 9) - n0))"
+	"$((2 * n)) 0" "$(($(ev paired) - p0)) $(($(ev no_peer) - n0))"
 mw_expect_match "  the shortcut carried bytes" '^[1-9][0-9]*$' $(($(ev bytes) - b0))
 # Small requests stay within the budget: every byte of both hops is handed over, and HAProxy
 # (mode tcp) forwards exactly what it reads, so the shortcut's bytes are twice what curl sent
@@ -184,13 +178,13 @@ mw_expect_eq "6 downloads of 64 MiB at once through both hops, all intact" 6 "$o
 
 # --- the upstream without the shortcut: its hop keeps TCP -----------------------------------------
 mw_expect_eq "srv: re-init with MESHWARP_SHORTCUT=0" "0 false" "$(enrol srv 0)"
-p0=$(ev paired) n0=$(evn 9)
+p0=$(ev paired) n0=$(ev no_peer)
 for i in 1 2 3; do
 	mw_expect_eq "64 MiB from an upstream without the shortcut #$i: sha256" "$BIG_SUM" \
 		"$(get "http://$SRV_IP:8089/big.bin" | sha256sum | cut -d' ' -f1)"
 done
 mw_expect_eq "  paired: the first hop only (3), the upstream hop on TCP, each counted (3)" "3 3" \
-	"$(($(ev paired) - p0)) $(($(evn 9) - n0))"
+	"$(($(ev paired) - p0)) $(($(ev no_peer) - n0))"
 
 # --- the same tuple in two namespace pairs: never the wrong peer -----------------------------------
 # ia's socket (the sidecar's uid: it joins, under a key without its netns) connects to ib, whose
@@ -243,7 +237,7 @@ D=$MW_TMP/dup
 mw_spawn ib --no-cg "$PY" "$D/srv.py" 10.250.46.2 9123 "$D/out-b"
 mw_spawn id "$PY" "$D/srv.py" 10.250.46.2 9123 "$D/out-d"
 mw_wait_port ib 9123 v4 && mw_wait_port id 9123 v4 || mw_die "the dup servers did not listen"
-p0=$(ev paired) m0=$(evn 10)
+p0=$(ev paired) m0=$(ev seq_mismatch)
 mw_spawn ia --uid 1337:1337 "$PY" "$D/cli.py" 10.250.46.1 40123 10.250.46.2 9123 from-ia \
 	"$D/ready-a" "$D/go"
 LOG_A=$MW_LOG PID_A=$MW_PID
@@ -255,7 +249,7 @@ for _ in $(seq 100); do [ -e "$D/ready-c" ] && break; sleep 0.1; done
 mw_expect_eq "two connections, same tuple, two namespace pairs: both up" "yes yes" \
 	"$([ -e "$D/ready-a" ] && echo yes || echo no) $([ -e "$D/ready-c" ] && echo yes || echo no)"
 mw_expect_eq "  id's socket found ia's joined socket and refused it (sequence numbers)" 1 \
-	$(($(evn 10) - m0))
+	$(($(ev seq_mismatch) - m0))
 touch "$D/go"
 wait "$PID_A" "$PID_C" 2>/dev/null
 for _ in $(seq 50); do [ -s "$LOG_A" ] && [ -s "$LOG_C" ] && break; sleep 0.1; done
