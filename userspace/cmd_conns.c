@@ -251,6 +251,7 @@ static int mw_diag_dump(int family, struct mw_tcp_fresh **v, size_t *n, size_t *
 				f->total_retrans = ti.tcpi_total_retrans;
 				f->rtt_us = ti.tcpi_rtt;
 				f->min_rtt_us = ti.tcpi_min_rtt == ~0u ? 0 : ti.tcpi_min_rtt;
+				f->state = ti.tcpi_state;
 			}
 		}
 	}

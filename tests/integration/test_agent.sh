@@ -221,8 +221,9 @@ mw_expect_eq "(c) conns -j -w wl-a: the app's redirected connection, HAProxy's l
 		"wl-a sidecar ESTAB $UP_IP:8081" | LC_ALL=C sort)" \
 	"$(conns -w wl-a | jq -r '.[] | "\(.workload) \(.role) \(.state) \(.destination)"' |
 		LC_ALL=C sort)"
-# Live byte counters are sampled at sockops RTT callbacks (docs/metrics.md): what was acked by
-# the last sample, never more than was written or read; exact at close (test_metrics.sh).
+# Live byte counters come from sock_diag's tcp_info at the moment conns runs (docs/metrics.md):
+# what was acked and received, never more than was written or read; exact at close
+# (test_metrics.sh).
 live_ok=$(conns -w wl-a | jq -r --argjson a "$A" --argjson b "$B" \
 	'[.[] | select(.sent_bytes <= $a and .received_bytes <= $b)] | length')
 mw_expect_eq "(c) conns -j: live bytes never exceed what was written and read" 3 "$live_ok"

@@ -1156,6 +1156,33 @@ static void test_conn_refresh(void **state)
 	f.bytes_acked = 10;				/* older than the record: kept */
 	mw_conn_refresh(&c, &f);
 	assert_int_equal(c.bytes_sent, 1000);
+
+	/* A FIN the record does not know yet, seen in the snapshot's own state: not a byte. */
+	memset(&c, 0, sizeof(c));
+	c.role = MW_ROLE_DIRECT;
+	c.established_ns = 1;
+	f.bytes_acked = 1001;
+	f.bytes_received = 5001;
+	f.state = 8;					/* CLOSE_WAIT: the peer's FIN came */
+	mw_conn_refresh(&c, &f);
+	assert_int_equal(c.bytes_sent, 1000);
+	assert_int_equal(c.bytes_received, 5000);
+	memset(&c, 0, sizeof(c));
+	c.role = MW_ROLE_DIRECT;
+	c.established_ns = 1;
+	f.bytes_acked = 1002;
+	f.bytes_received = 5000;
+	f.state = 5;					/* FIN_WAIT2: our FIN was acked */
+	mw_conn_refresh(&c, &f);
+	assert_int_equal(c.bytes_sent, 1000);
+	assert_int_equal(c.bytes_received, 5000);
+	f.state = 1;					/* ESTABLISHED: both count */
+	memset(&c, 0, sizeof(c));
+	c.role = MW_ROLE_DIRECT;
+	c.established_ns = 1;
+	mw_conn_refresh(&c, &f);
+	assert_int_equal(c.bytes_sent, 1001);
+	f.state = 0;
 	memset(&c, 0, sizeof(c));
 	c.role = MW_ROLE_INBOUND;
 	c.established_ns = 1;

@@ -1203,9 +1203,13 @@ void mw_conn_refresh(struct mw_conn *c, const struct mw_tcp_fresh *f)
 	/* the corrections of mw_conn_sample (bpf/lib/track.bpf.h) */
 	if (c->established_ns && c->role != MW_ROLE_INBOUND && acked)
 		acked--;
-	if ((c->flags & MW_CONN_F_FIN_ACKED) && acked)
+	/* linux/tcp_states.h: FIN_WAIT2 5, TIME_WAIT 6, CLOSE_WAIT 8, LAST_ACK 9, CLOSING 11 */
+	int fin_acked = f->state == 5 || f->state == 6;
+	int fin_in = f->state == 6 || f->state == 8 || f->state == 9 || f->state == 11;
+
+	if (((c->flags & MW_CONN_F_FIN_ACKED) || fin_acked) && acked)
 		acked--;
-	if ((c->flags & MW_CONN_F_FIN_IN) && rcvd)
+	if (((c->flags & MW_CONN_F_FIN_IN) || fin_in) && rcvd)
 		rcvd--;
 	if (!c->established_ns)
 		return;	/* nothing moved yet */

@@ -186,11 +186,14 @@ struct mw_tcp_fresh {
 	uint64_t bytes_received;	/* tcpi_bytes_received: the peer's FIN included */
 	uint32_t data_segs_out, data_segs_in, total_retrans;
 	uint32_t rtt_us, min_rtt_us;
+	uint8_t state;		/* tcpi_state of the same snapshot (TCP_ESTABLISHED...) */
 };
 
 /* Puts fresh counters into a live record (c->bytes_* as the application wrote and can read):
- * the SYN of an active socket and the FINs the record's flags name are taken out, as
- * sockops does at a sample; nothing goes backwards. */
+ * the SYN of an active socket and the FINs are taken out, as sockops does at a sample; a FIN
+ * counts when the record's flags name it or when the snapshot's own state shows it (a FIN
+ * that came between reading the record and the snapshot must not count as a byte); nothing
+ * goes backwards. */
 void mw_conn_refresh(struct mw_conn *c, const struct mw_tcp_fresh *f);
 
 /* Bucket index for a value in microseconds (the kernel computes the same). */
