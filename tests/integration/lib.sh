@@ -440,20 +440,22 @@ mw_wait_log() {
 # mw_haproxy NS PORT: HAProxy as uid/gid 1337 in NS (and the test cgroup), a TCP frontend on
 # 0.0.0.0:PORT relaying to the original destination (`server s 0.0.0.0:0`, HAProxy asks
 # SO_ORIGINAL_DST). Sets MW_PID, MW_LOG and MW_HAPROXY_SOCK (its stats socket).
+# MW_HAPROXY_TIMEOUT (client and server, default 5s) and MW_HAPROXY_MAXCONN (default 256): for
+# tests with slow readers or many connections.
 mw_haproxy() {
 	local port=${2:?mw_haproxy NS PORT} cfg
-	cfg=$MW_TMP/haproxy-$port.cfg
-	MW_HAPROXY_SOCK=$MW_RUN/haproxy-$port.sock
+	cfg=$MW_TMP/haproxy-$1-$port.cfg
+	MW_HAPROXY_SOCK=$MW_RUN/haproxy-$1-$port.sock
 	cat >"$cfg" <<EOF
 global
 	stats socket $MW_HAPROXY_SOCK mode 666 level admin
-	maxconn 256
+	maxconn ${MW_HAPROXY_MAXCONN:-256}
 
 defaults
 	mode tcp
 	timeout connect 5s
-	timeout client 5s
-	timeout server 5s
+	timeout client ${MW_HAPROXY_TIMEOUT:-5s}
+	timeout server ${MW_HAPROXY_TIMEOUT:-5s}
 
 frontend egress
 	bind 0.0.0.0:$port

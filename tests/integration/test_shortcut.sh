@@ -61,22 +61,7 @@ mw_spawn up --no-cg "$MW_TOOLS/mwt-sink" -p 9010 -r 300000 -w 700000
 mw_wait_port up 9010 || mw_die "mwt-sink did not listen"
 
 # --- the sidecar: HAProxy as in lib.sh (SO_ORIGINAL_DST), with timeouts a slow reader fits in ---
-cat >"$MW_TMP/haproxy-pod.cfg" <<EOF
-global
-	maxconn 1024
-defaults
-	mode tcp
-	timeout connect 5s
-	timeout client 60s
-	timeout server 60s
-frontend egress
-	bind 0.0.0.0:15001
-	default_backend orig
-backend orig
-	server s 0.0.0.0:0
-EOF
-chmod 0644 "$MW_TMP/haproxy-pod.cfg"
-mw_spawn pod --uid 1337:1337 haproxy -db -f "$MW_TMP/haproxy-pod.cfg"
+MW_HAPROXY_TIMEOUT=60s MW_HAPROXY_MAXCONN=1024 mw_haproxy pod 15001
 mw_wait_port pod 15001 v4 || mw_die "HAProxy did not listen"
 
 # --- enrolment --------------------------------------------------------------------------------

@@ -86,22 +86,7 @@ mw_spawn srv nginx -e stderr -p "$MW_TMP/srv" -c "$MW_TMP/srv/nginx.conf"
 mw_wait_port srv 8089 v4 || mw_die "nginx in srv did not listen"
 
 # --- cli: HAProxy the sidecar, to the original destination ------------------------------------
-cat >"$MW_TMP/haproxy.cfg" <<EOF
-global
-	maxconn 1024
-defaults
-	mode tcp
-	timeout connect 5s
-	timeout client 60s
-	timeout server 60s
-frontend egress
-	bind 0.0.0.0:15001
-	default_backend orig
-backend orig
-	server s 0.0.0.0:0
-EOF
-chmod 0644 "$MW_TMP/haproxy.cfg"
-mw_spawn cli --uid 1337:1337 haproxy -db -f "$MW_TMP/haproxy.cfg"
+MW_HAPROXY_TIMEOUT=60s MW_HAPROXY_MAXCONN=1024 mw_haproxy cli 15001
 mw_wait_port cli 15001 v4 || mw_die "HAProxy did not listen"
 
 # --- enrolment -----------------------------------------------------------------------------------

@@ -104,22 +104,7 @@ mw_spawn up --no-cg nginx -e stderr -p "$MW_TMP/up" -c "$MW_TMP/up/nginx.conf"
 mw_wait_port up 8089 v4 || mw_die "the upstream nginx did not listen"
 
 # --- pod "app": nginx the application, HAProxy the sidecar -----------------------------------------
-cat >"$MW_TMP/haproxy-app.cfg" <<EOF
-global
-	maxconn 1024
-defaults
-	mode tcp
-	timeout connect 5s
-	timeout client 60s
-	timeout server 60s
-frontend egress
-	bind 0.0.0.0:15001
-	default_backend orig
-backend orig
-	server s 0.0.0.0:0
-EOF
-chmod 0644 "$MW_TMP/haproxy-app.cfg"
-mw_spawn app --uid 1337:1337 haproxy -db -f "$MW_TMP/haproxy-app.cfg"
+MW_HAPROXY_TIMEOUT=60s MW_HAPROXY_MAXCONN=1024 mw_haproxy app 15001
 mw_wait_port app 15001 v4 || mw_die "HAProxy did not listen"
 nginx_conf "$MW_RUN/app" "" "server {
 		listen $APP_IP:8080;
