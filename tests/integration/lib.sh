@@ -141,6 +141,21 @@ mw_test_begin() {
 	echo "# $MW_TEST_NAME: id $MW_ID, cgroup $MW_CG, pins $MW_PIN, tmp $MW_TMP"
 }
 
+# mw_require TOOL... [-- COMMAND...]: the test tools (built by make tests), meshwarp itself and the
+# commands (installed by scripts/install-deps.sh) a test needs; dies naming the first one missing.
+mw_require() {
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		[ -x "$MW_TOOLS/$1" ] || mw_die "$MW_TOOLS/$1 missing: build the test tools first (make tests)"
+		shift
+	done
+	[ "${1:-}" == -- ] && shift
+	[ -x "$MESHWARP" ] || mw_die "$MESHWARP missing: build it first (make)"
+	while [ $# -gt 0 ]; do
+		command -v "$1" >/dev/null || mw_die "$1 missing: scripts/install-deps.sh installs it"
+		shift
+	done
+}
+
 # mw_defer SHELL-SNIPPET: run at exit, in reverse order of registration.
 mw_defer() {
 	MW_CLEANUPS+=("$1")

@@ -28,13 +28,7 @@
 
 mw_test_begin agent
 
-for t in mwt-sink mwt-xfer mwt-sidecar mwt-server mwt-connect; do
-	[ -x "$MW_TOOLS/$t" ] || mw_die "$MW_TOOLS/$t missing: build the test tools first (make tests)"
-done
-[ -x "$MESHWARP" ] || mw_die "$MESHWARP missing: build it first (make)"
-for c in haproxy curl jq socat setpriv bpftool; do
-	command -v "$c" >/dev/null || mw_die "$c missing: scripts/install-deps.sh installs it"
-done
+mw_require mwt-sink mwt-xfer mwt-sidecar mwt-server mwt-connect -- haproxy curl jq socat setpriv bpftool
 XFER=$MW_TOOLS/mwt-xfer
 CONNECT=$MW_TOOLS/mwt-connect
 

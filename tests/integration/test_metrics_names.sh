@@ -19,13 +19,7 @@
 
 mw_test_begin metrics_names
 
-for t in mwt-sink mwt-xfer mwt-udp; do
-	[ -x "$MW_TOOLS/$t" ] || mw_die "$MW_TOOLS/$t missing: build the test tools first (make tests)"
-done
-[ -x "$MESHWARP" ] || mw_die "$MESHWARP missing: build it first (make)"
-for c in curl jq promtool prometheus iconv; do
-	command -v "$c" >/dev/null || mw_die "$c missing: scripts/install-deps.sh installs it"
-done
+mw_require mwt-sink mwt-xfer mwt-udp -- curl jq promtool prometheus iconv
 
 A=1111 B=2222
 BASE=$((20000 + 16#${MW_ID#mw} % 10000 * 3))

@@ -15,13 +15,7 @@
 
 mw_test_begin metrics_shortcut
 
-for t in mwt-sink mwt-xfer; do
-	[ -x "$MW_TOOLS/$t" ] || mw_die "$MW_TOOLS/$t missing: build the test tools first (make tests)"
-done
-[ -x "$MESHWARP" ] || mw_die "$MESHWARP missing: build it first (make)"
-for c in haproxy curl jq; do
-	command -v "$c" >/dev/null || mw_die "$c missing: scripts/install-deps.sh installs it"
-done
+mw_require mwt-sink mwt-xfer -- haproxy curl jq
 XFER=$MW_TOOLS/mwt-xfer
 
 POD_IP=10.250.24.1

@@ -32,13 +32,7 @@
 
 mw_test_begin routes_agent
 
-for t in mwt-sidecar mwt-connect; do
-	[ -x "$MW_TOOLS/$t" ] || mw_die "$MW_TOOLS/$t missing: build the test tools (make tests)"
-done
-[ -x "$MESHWARP" ] || mw_die "$MESHWARP missing: build it first (make)"
-for c in nginx openssl curl jq; do
-	command -v "$c" >/dev/null || mw_die "$c missing: scripts/install-deps.sh installs it"
-done
+mw_require mwt-sidecar mwt-connect -- nginx openssl curl jq
 CONNECT=$MW_TOOLS/mwt-connect
 
 POD_IP=10.250.41.1

@@ -16,13 +16,7 @@
 
 mw_test_begin shortcut
 
-for t in mwt-stream mwt-xfer mwt-sink; do
-	[ -x "$MW_TOOLS/$t" ] || mw_die "$MW_TOOLS/$t missing: build the test tools first (make tests)"
-done
-[ -x "$MESHWARP" ] || mw_die "$MESHWARP missing: build it first (make)"
-for c in haproxy jq bpftool; do
-	command -v "$c" >/dev/null || mw_die "$c missing: scripts/install-deps.sh installs it"
-done
+mw_require mwt-stream mwt-xfer mwt-sink -- haproxy jq bpftool
 STREAM=$MW_TOOLS/mwt-stream
 POD_IP=10.250.41.1
 UP_IP=10.250.41.2
