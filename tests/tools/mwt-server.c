@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "mwt-listen.h"
+#include "mwt-util.h"
 
 
 static void on_term(int sig)
@@ -36,25 +37,6 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: mwt-server [-4|-6|-d] -p PORT -n NAME\n");
 	exit(2);
-}
-
-static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-
-		inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
-		snprintf(buf, len, "%s:%u", a, ntohs(sin->sin_port));
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-
-		inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
-		snprintf(buf, len, "[%s]:%u", a, ntohs(sin6->sin6_port));
-	} else {
-		snprintf(buf, len, "family-%d", ss->ss_family);
-	}
 }
 
 static void write_all(int fd, const char *p, size_t n)
@@ -124,7 +106,7 @@ int main(int argc, char **argv)
 		if (getsockname(cfd, (struct sockaddr *)&local, &sl) < 0)
 			snprintf(addr, sizeof(addr), "ERR:%d", errno);
 		else
-			format_addr(&local, addr, sizeof(addr));
+			mwt_format_addr(&local, addr, sizeof(addr));
 		n = snprintf(line, sizeof(line), "UPSTREAM %s local=%s\n", name, addr);
 		if (n >= (int)sizeof(line))
 			n = sizeof(line) - 1;

@@ -75,25 +75,6 @@ static void err_text(int err, char *buf, size_t len)
 		snprintf(buf, len, "ERR %d", err);
 }
 
-static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-
-		inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
-		snprintf(buf, len, "%s:%u", a, ntohs(sin->sin_port));
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-
-		inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
-		snprintf(buf, len, "[%s]:%u", a, ntohs(sin6->sin6_port));
-	} else {
-		snprintf(buf, len, "family-%d", ss->ss_family);
-	}
-}
-
 /* One connection to t; its outcome in out. */
 static void one(const struct target *t, long timeout, int peer, char *out, size_t outlen)
 {
@@ -132,7 +113,7 @@ static void one(const struct target *t, long timeout, int peer, char *out, size_
 		if (getpeername(fd, (struct sockaddr *)&p, &pl) < 0)
 			err_text(errno, paddr, sizeof(paddr));
 		else
-			format_addr(&p, paddr, sizeof(paddr));
+			mwt_format_addr(&p, paddr, sizeof(paddr));
 	}
 	while (len < sizeof(line) - 1) {
 		ssize_t r;
@@ -225,7 +206,7 @@ static int parse_target(struct target *t, const char *addr, const char *port_s, 
 	} else {
 		return -1;
 	}
-	format_addr(&t->ss, t->name, sizeof(t->name));
+	mwt_format_addr(&t->ss, t->name, sizeof(t->name));
 	return 0;
 }
 
