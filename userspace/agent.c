@@ -518,6 +518,11 @@ static int mw_enrol_child(struct mw_agent *a, pid_t peer, const char *op, json_o
 			fprintf(stderr, "MESHWARP_TRACKING is the node's setting (meshwarp agent --tracking, meshwarp tracking): ignored here\n");
 			unsetenv("MESHWARP_TRACKING");
 		}
+		a->o->sc_hold = -1;
+		if (getenv("MESHWARP_SHORTCUT_HOLD")) {
+			fprintf(stderr, "MESHWARP_SHORTCUT_HOLD is the node's setting (meshwarp agent --shortcut-hold): ignored here\n");
+			unsetenv("MESHWARP_SHORTCUT_HOLD");
+		}
 		_exit(mw_cmd_init(a->o, 2, argv));
 	}
 	close(pipefd[1]);
@@ -897,6 +902,11 @@ int mw_cmd_agent(struct mw_opts *o, int argc, char **argv)
 			goto out;
 	}
 	pr_info("connection tracking %s\n", mw_dp_tracking(&a.dp) == 0 ? "off" : "on");
+	if (o->sc_hold >= 0) {
+		err = mw_dp_sc_hold_set(&a.dp, o->sc_hold);
+		if (err)
+			goto out;
+	}
 
 	a.boot_to_realtime_ns = mw_boot_to_realtime();
 	if (o->conn_log) {

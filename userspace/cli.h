@@ -39,6 +39,9 @@ struct mw_opts {
 	int apply;			/* routes fetch --apply */
 	const char *etag;		/* routes fetch --etag: as if this table were in force */
 	int tracking;			/* --tracking, MESHWARP_TRACKING: 1 on, 0 off, -1 as it is */
+	long sc_hold;			/* --shortcut-hold, MESHWARP_SHORTCUT_HOLD: seconds a
+					 * streaming destination stays off the shortcut (0: never
+					 * held), -1 as it is */
 };
 
 /* Resolves opts->cgroup to the cgroup2 root when unset. Call after mw_reach_bpffs(). */

@@ -281,6 +281,9 @@ static int mw_enable(struct mw_opts *o, struct mw_init *in)
 	mw_dp_store(&dp, &s);
 	/* MESHWARP_TRACKING: host-wide, for hosts without an agent (main.c parsed it). */
 	err = o->tracking >= 0 ? mw_dp_tracking_set(&dp, o->tracking) : 0;
+	/* MESHWARP_SHORTCUT_HOLD: host-wide too, the same way. */
+	if (!err && o->sc_hold >= 0)
+		err = mw_dp_sc_hold_set(&dp, o->sc_hold);
 	if (!err)
 		err = mw_apply_for_init(o, &s, in);
 	if (!err)

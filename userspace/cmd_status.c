@@ -152,6 +152,9 @@ static const char *const mw_sc_stat_names[MW_SC_S_MAX] = {
 	[MW_SC_S_BYTES] = "bytes",
 	[MW_SC_S_NO_PEER] = "no_peer",
 	[MW_SC_S_MISMATCH] = "seq_mismatch",
+	[MW_SC_S_HOLDS] = "holds",
+	[MW_SC_S_HELD] = "held",
+	[MW_SC_S_NOT_LOCAL] = "not_local",
 };
 
 /* The shortcut's host-wide settings; all zero when this pin directory has none. */
@@ -163,6 +166,52 @@ static struct mw_sc_conf mw_sc_conf_read(struct mw_dp *dp)
 	if (dp->scc_fd >= 0)
 		bpf_map_lookup_elem(dp->scc_fd, &zero, &c);
 	return c;
+}
+
+static const char *const mw_sc_hold_why[] = {
+	[MW_SC_H_STREAM] = "stream",
+	[MW_SC_H_BUDGET] = "budget",
+};
+
+/* The destinations on hold now (mw_scd_v1): whose, where, for how much longer, why. */
+static json_object *mw_json_sc_holds(struct mw_dp *dp)
+{
+	json_object *arr = json_object_new_array();
+	struct mw_sc_dst k, next;
+	struct mw_sc_hold h;
+	struct mw_sc_conf c = mw_sc_conf_read(dp);
+	uint64_t hold = (uint64_t)(c.hold_s ? c.hold_s : MW_SC_HOLD_DEFAULT_S) * 1000000000ull;
+	struct timespec ts;
+	uint64_t now;
+	int first = 1;
+
+	if (dp->scd_fd < 0 || (c.flags & MW_SC_C_NO_HOLD) || clock_gettime(CLOCK_MONOTONIC, &ts))
+		return arr;
+	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	while (bpf_map_get_next_key(dp->scd_fd, first ? NULL : &k, &next) == 0) {
+		json_object *e;
+		char buf[96];
+
+		k = next;
+		first = 0;
+		if (bpf_map_lookup_elem(dp->scd_fd, &k, &h) || now - h.since_ns >= hold)
+			continue;
+		e = json_object_new_object();
+		json_object_object_add(e, "netns", json_object_new_uint64(k.netns));
+		mw_workload_name(dp, k.netns, buf, sizeof(buf));
+		json_object_object_add(e, "workload", json_object_new_string(buf));
+		mw_endpoint_str(k.addr, ntohs(k.port), buf, sizeof(buf));
+		json_object_object_add(e, "destination", json_object_new_string(buf));
+		json_object_object_add(e, "seconds_left",
+				       json_object_new_int64((int64_t)((h.since_ns + hold - now + 999999999ull) /
+								       1000000000ull)));
+		json_object_object_add(e, "times", json_object_new_int64(h.count));
+		json_object_object_add(e, "why", json_object_new_string(
+			h.why < sizeof(mw_sc_hold_why) / sizeof(mw_sc_hold_why[0]) && mw_sc_hold_why[h.why] ?
+			mw_sc_hold_why[h.why] : "?"));
+		json_object_array_add(arr, e);
+	}
+	return arr;
 }
 
 /* Whether a workload's connections take the shortcut: asked for, and what the host allows
@@ -190,6 +239,9 @@ static json_object *mw_json_shortcut(struct mw_dp *dp)
 	json_object_object_add(o, "sk_msg_prog_id", json_object_new_int64(mw_dp_sc_prog_id(dp)));
 	json_object_object_add(o, "sk_skb_prog_id", json_object_new_int64(mw_dp_sc_skb_prog_id(dp)));
 	json_object_object_add(o, "budget_bytes", json_object_new_int64(c.budget));
+	json_object_object_add(o, "hold_seconds", json_object_new_int64(
+		(c.flags & MW_SC_C_NO_HOLD) ? 0 : c.hold_s ? c.hold_s : MW_SC_HOLD_DEFAULT_S));
+	json_object_object_add(o, "on_hold", mw_json_sc_holds(dp));
 	json_object_object_add(o, "others_on_host", json_object_new_boolean(c.flags & MW_SC_C_FOREIGN));
 	arr = json_object_new_array();
 	if (!mw_dp_sc_users(dp, &u, &n)) {
@@ -425,6 +477,20 @@ static void mw_print_text(json_object *root)
 			       mw_or_dash(u, "name"),
 			       json_object_get_boolean(json_object_object_get(u, "meshwarp")) ?
 			       "(another meshwarp pin directory)" : "(keeps the shortcut off unless forced)");
+		}
+		{
+			json_object *held = json_object_object_get(sc, "on_hold");
+
+			printf("  destinations on hold (streams stay off the shortcut for %s s): %zu\n",
+			       mw_or_dash(sc, "hold_seconds"), json_object_array_length(held));
+			for (k = 0; k < json_object_array_length(held); k++) {
+				json_object *h = json_object_array_get_idx(held, k);
+
+				printf("    %-16s -> %-28s %5s s left, %s times, last: %s\n",
+				       mw_or_dash(h, "workload"), mw_or_dash(h, "destination"),
+				       mw_or_dash(h, "seconds_left"), mw_or_dash(h, "times"),
+				       mw_or_dash(h, "why"));
+			}
 		}
 		mw_print_counts("", json_object_object_get(sc, "events"));
 	}

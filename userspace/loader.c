@@ -36,6 +36,7 @@ static const char *const mw_map_names[MW_MAP_NR] = {
 	[MW_MAP_LOCAL] = "mw_local_v1",
 	[MW_MAP_CTR] = "mw_ctr_v1",
 	[MW_MAP_SVC] = "mw_svc_v1",
+	[MW_MAP_SCL] = "mw_scl_v1",
 };
 
 const char *mw_prog_name(enum mw_prog_id id)
@@ -350,6 +351,13 @@ static int mw_open_maps(struct mw_dp *dp)
 	dp->meta_fd = fd;
 	for (i = 0; i < MW_MAP_NR; i++) {
 		fd = mw_open_pinned_map(dp, mw_map_names[i]);
+		if (fd == -ENOENT && i == MW_MAP_SCL) {
+			/* Pinned by an older version: the shortcut's upstream hop stays off. */
+			pr_debug("%s/maps/%s: absent (pinned by an older version)\n", dp->pin_dir,
+				 mw_map_names[i]);
+			dp->map_fd[i] = -1;
+			continue;
+		}
 		if (fd < 0) {
 			pr_warn("%s/maps/%s: %s\n", dp->pin_dir, mw_map_names[i], strerror(-fd));
 			return fd;
@@ -400,6 +408,7 @@ static int mw_open_maps(struct mw_dp *dp)
 	/* Likewise the switches (a pin directory of a meshwarp without them: tracking on). */
 	dp->set_fd = mw_open_pinned_map(dp, "mw_set_v1");
 	dp->hop_fd = mw_open_pinned_map(dp, "mw_hop_v1");
+	dp->scd_fd = mw_open_pinned_map(dp, "mw_scd_v1");
 	return mw_meta_read(dp);
 }
 
@@ -557,7 +566,7 @@ static void mw_dp_init(struct mw_dp *dp)
 	dp->lock_fd = dp->meta_fd = dp->stats_fd = dp->orig_fd = -1;
 	dp->lsn_fd = dp->lsk_fd = dp->conn_fd = dp->agg_fd = dp->events_fd = dp->name_fd = -1;
 	dp->env_fd = -1;
-	dp->sch_fd = dp->scc_fd = dp->scst_fd = dp->set_fd = dp->hop_fd = -1;
+	dp->sch_fd = dp->scc_fd = dp->scst_fd = dp->set_fd = dp->hop_fd = dp->scd_fd = -1;
 	for (i = 0; i < MW_MAP_NR; i++)
 		dp->map_fd[i] = -1;
 }
@@ -716,8 +725,50 @@ static void mw_dp_sc_configure(struct mw_dp *dp)
 			pr_debug("other sockops/sk_msg/sockmap users on this host: %s\n", list);
 	}
 	conf.budget = cur.budget ? cur.budget : MW_SC_BUDGET_DEFAULT;
+	conf.hold_s = cur.hold_s;
+	conf.flags |= cur.flags & MW_SC_C_NO_HOLD;
 	if (bpf_map_update_elem(dp->scc_fd, &zero, &conf, BPF_ANY))
 		pr_warn("writing the shortcut settings: %s\n", strerror(errno));
+}
+
+int mw_dp_sc_hold_set(struct mw_dp *dp, long secs)
+{
+	struct mw_sc_conf conf = {};
+	__u32 zero = 0;
+
+	if (dp->scc_fd < 0)
+		return 0;	/* no shortcut in this data path: nothing to hold */
+	if (secs < 0 || secs > MW_SC_HOLD_MAX_S)
+		return -EINVAL;
+	if (bpf_map_lookup_elem(dp->scc_fd, &zero, &conf))
+		return -errno;
+	if (secs) {
+		conf.flags &= ~MW_SC_C_NO_HOLD;
+		conf.hold_s = (__u32)secs;
+	} else {
+		conf.flags |= MW_SC_C_NO_HOLD;
+	}
+	if (bpf_map_update_elem(dp->scc_fd, &zero, &conf, BPF_ANY)) {
+		int err = -errno;
+
+		pr_warn("writing the shortcut settings: %s\n", strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+long mw_sc_hold_parse(const char *s)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v > MW_SC_HOLD_MAX_S)
+		return -1;
+	return (long)v;
 }
 
 int mw_dp_tracking(const struct mw_dp *dp)
@@ -874,6 +925,8 @@ void mw_dp_close(struct mw_dp *dp)
 		close(dp->set_fd);
 	if (dp->hop_fd >= 0)
 		close(dp->hop_fd);
+	if (dp->scd_fd >= 0)
+		close(dp->scd_fd);
 	if (dp->lock_fd >= 0)
 		close(dp->lock_fd);	/* releases the lock */
 	mw_dp_init(dp);

@@ -43,6 +43,7 @@ struct mw_dp {
 	int scst_fd;			/* mw_scst_v1: shortcut events (-1: not pinned) */
 	int set_fd;			/* mw_set_v1: host-wide switches (-1: not pinned) */
 	int hop_fd;			/* mw_hop_v1: joined sidecar legs (-1: not pinned) */
+	int scd_fd;			/* mw_scd_v1: shortcut destinations on hold (-1: not pinned) */
 	struct mw_meta meta;
 };
 
@@ -121,6 +122,14 @@ static inline int mw_sc_user_foreign(const struct mw_sc_user *u)
 /* The host-wide tracking switch (mw_set_v1): 1 on, 0 off, -ENOENT when the pin directory
  * has no switch (loaded by a meshwarp without it: always on). */
 int mw_dp_tracking(const struct mw_dp *dp);
+
+/* The longest hold (a week): a destination is probed again at least that often. */
+#define MW_SC_HOLD_MAX_S	(7L * 24 * 3600)
+/* How long a destination whose connection streamed stays off the shortcut (mw_scd_v1):
+ * secs > 0, or 0 for never. -EINVAL past MW_SC_HOLD_MAX_S. */
+int mw_dp_sc_hold_set(struct mw_dp *dp, long secs);
+/* "SECONDS" (0..MW_SC_HOLD_MAX_S) -> the number; -1 if it is not one. */
+long mw_sc_hold_parse(const char *s);
 /* Turns it on or off; takes effect at the next connect(). 0 or a negative errno. */
 int mw_dp_tracking_set(struct mw_dp *dp, int on);
 

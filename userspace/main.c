@@ -49,6 +49,10 @@ static void mw_usage(FILE *f)
 		"  --cp-interval SECONDS     poll interval                   [30]\n"
 		"  --tracking on|off         connection tracking and its metrics, host-wide\n"
 		"                            [MESHWARP_TRACKING, as it is; also read by standalone init]\n"
+		"  --shortcut-hold SECONDS   how long a destination whose connection streamed stays\n"
+		"                            off the local shortcut, host-wide (0: never)\n"
+		"                            [MESHWARP_SHORTCUT_HOLD, as it is (600 when new); also\n"
+		"                            read by standalone init]\n"
 		"routes options:\n"
 		"  --state-dir DIR           where applied tables are kept   [MESHWARP_STATE_DIR, %s]\n"
 		"  -v, --verbose   more messages (libbpf's warnings and verifier logs; twice: all of libbpf's)\n"
@@ -77,6 +81,7 @@ enum {
 	MW_OPT_APPLY,
 	MW_OPT_ETAG,
 	MW_OPT_TRACKING,
+	MW_OPT_SC_HOLD,
 };
 
 static const struct option mw_long_opts[] = {
@@ -100,6 +105,7 @@ static const struct option mw_long_opts[] = {
 	{ "apply", no_argument, NULL, MW_OPT_APPLY },
 	{ "etag", required_argument, NULL, MW_OPT_ETAG },
 	{ "tracking", required_argument, NULL, MW_OPT_TRACKING },
+	{ "shortcut-hold", required_argument, NULL, MW_OPT_SC_HOLD },
 	{ "json", no_argument, NULL, 'j' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -200,6 +206,14 @@ static int mw_parse_opts(struct mw_opts *o, int argc, char **argv)
 				return -EINVAL;
 			}
 			break;
+		case MW_OPT_SC_HOLD:
+			o->sc_hold = mw_sc_hold_parse(optarg);
+			if (o->sc_hold < 0) {
+				pr_warn("--shortcut-hold: invalid value [%s] specified (expected seconds, 0 to %ld)\n",
+					optarg, MW_SC_HOLD_MAX_S);
+				return -EINVAL;
+			}
+			break;
 		case 'w':
 			o->workload = optarg;
 			break;
@@ -273,6 +287,17 @@ int main(int argc, char **argv)
 		if (o.tracking < 0) {
 			pr_warn("MESHWARP_TRACKING: invalid value [%s] specified (expected on or off)\n",
 				env);
+			return MW_EXIT_USAGE;
+		}
+	}
+
+	env = getenv("MESHWARP_SHORTCUT_HOLD");
+	o.sc_hold = -1;
+	if (env && *env) {
+		o.sc_hold = mw_sc_hold_parse(env);
+		if (o.sc_hold < 0) {
+			pr_warn("MESHWARP_SHORTCUT_HOLD: invalid value [%s] specified (expected seconds, 0 to %ld)\n",
+				env, MW_SC_HOLD_MAX_S);
 			return MW_EXIT_USAGE;
 		}
 	}

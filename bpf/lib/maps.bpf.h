@@ -209,6 +209,25 @@ struct {
 	__type(value, __u64);
 } mw_scst_v1 SEC(".maps") MW_MAP;
 
+/* Destinations on hold (struct mw_sc_dst -> struct mw_sc_hold). sk_msg writes; sockops
+ * reads; the user side lists. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MW_MAX_SC_HOLD);
+	__type(key, struct mw_sc_dst);
+	__type(value, struct mw_sc_hold);
+} mw_scd_v1 SEC(".maps") MW_MAP;
+
+/* The workloads' own addresses (struct mw_sc_addr -> netns cookie). The user side writes;
+ * sockops reads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MW_MAX_SC_ADDR);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mw_sc_addr);
+	__type(value, __u64);
+} mw_scl_v1 SEC(".maps") MW_MAP;
+
 /* Host-wide switches (struct mw_settings: tracking). The user side writes; sockops reads. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -49,6 +49,7 @@
 #define MW_SCS_TCP	3	/* never paired: TCP for good */
 
 #define MW_SCF_OFF	(1u << 0)	/* the connection left the shortcut, both ways, for good */
+#define MW_SCF_HOLD	(1u << 1)	/* this socket put its destination on hold (once) */
 
 #define MW_SC_QUEUE_UNKNOWN	0xffffffffu
 /* bpf_msg_apply_bytes for a socket on TCP for good: the most it takes (u32). */
@@ -236,28 +237,123 @@ static __always_inline struct mw_sc_sock *mw_sc_join(struct bpf_sock_ops *skops,
 }
 
 /*
+ * The destination a connecting workload asked for, as mw_scd_v1 keys it: from the socket's
+ * storage (connect4/6 writes it on every client socket of an enrolled namespace; the
+ * sidecar's accepted socket has its client's), else the socket's remote end. Both the hold
+ * check at join and the verdict that puts a destination on hold build it this way.
+ */
+static __always_inline void mw_sc_dst_key(struct mw_sc_dst *d, const struct mw_sk_orig *so,
+					  __u64 netns, const struct mw_tuple *t)
+{
+	if (so) {
+		d->netns = so->netns;
+		__builtin_memcpy(d->addr, so->addr, MW_ADDR_LEN);
+		d->port = so->port;
+	} else {
+		d->netns = netns;
+		__builtin_memcpy(d->addr, t->daddr, MW_ADDR_LEN);
+		d->port = t->dport;
+	}
+	d->pad = 0;
+	d->pad2 = 0;
+}
+
+static __always_inline __u64 mw_sc_hold_ns(const struct mw_sc_conf *conf)
+{
+	return (conf && conf->hold_s ? conf->hold_s : MW_SC_HOLD_DEFAULT_S) * 1000000000ull;
+}
+
+/* Whether the destination is on hold (docs/shortcut.md, the rule). */
+static __always_inline int mw_sc_held(const struct mw_sc_dst *d, const struct mw_sc_conf *conf)
+{
+	struct mw_sc_hold *h;
+
+	if (conf && (conf->flags & MW_SC_C_NO_HOLD))
+		return 0;
+	h = bpf_map_lookup_elem(&mw_scd_v1, d);
+	return h && bpf_ktime_get_ns() - h->since_ns < mw_sc_hold_ns(conf);
+}
+
+/* Puts a destination on hold, or renews its hold (sk_msg). */
+static __always_inline void mw_sc_hold(const struct mw_sc_dst *d, const struct mw_sc_conf *conf,
+				       __u32 why)
+{
+	struct mw_sc_hold init = {}, *h;
+	__u64 now = bpf_ktime_get_ns();
+
+	if (conf && (conf->flags & MW_SC_C_NO_HOLD))
+		return;
+	h = bpf_map_lookup_elem(&mw_scd_v1, d);
+	if (h) {
+		/* Racing writers store nearly the same instant; either is right. */
+		h->since_ns = now;
+		h->why = why;
+		__sync_fetch_and_add(&h->count, 1);
+	} else {
+		init.since_ns = now;
+		init.count = 1;
+		init.why = why;
+		bpf_map_update_elem(&mw_scd_v1, d, &init, BPF_ANY);
+	}
+	mw_sc_stat(MW_SC_S_HOLDS, 1);
+}
+
+/*
+ * Whether the peer of a connection off loopback can be a socket of this host with the
+ * shortcut: its address is a workload's (mw_scl_v1) and that workload has the shortcut on.
+ * Anything else (an upstream on another node, a pod without it) would sit in the sockhash,
+ * unpaired, for the connection's life, every byte through both verdicts for nothing.
+ */
+static __always_inline int mw_sc_peer_local(const struct mw_tuple *t, const struct mw_sc_conf *conf)
+{
+	struct mw_sc_addr a;
+	__u64 *owner;
+
+	__builtin_memcpy(a.addr, t->daddr, MW_ADDR_LEN);
+	owner = bpf_map_lookup_elem(&mw_scl_v1, &a);
+	return owner && mw_sc_enabled(*owner, conf);
+}
+
+/*
  * ACTIVE_ESTABLISHED: a connecting socket of a workload with the shortcut joins, unpaired, if
- * its peer may be on this host and seen by sockops: every connection on loopback (the app to
- * its sidecar, the sidecar to its app, the app to a local port), and the sidecar's own
- * connections to other addresses (its upstreams, which may be pods of this host). Not the
- * app's other connections (bypassed ports and addresses): most of them go off the host, and a
- * socket that joins stays in the sockhash, both verdicts on its path, until it closes.
+ * its peer may be a socket of this host seen by sockops: every connection on loopback (the app
+ * to its sidecar, the sidecar to its app, the app to a local port), and the sidecar's own
+ * connections to the address of a workload of this host with the shortcut (its upstreams on
+ * this host). Not the app's other connections (bypassed ports and addresses), nor the sidecar's
+ * to anywhere else: a socket that joins stays in the sockhash, both verdicts on its path,
+ * until it closes. Nor a connection to a destination on hold.
  */
 static __always_inline void mw_sc_active(struct bpf_sock_ops *skops)
 {
 	struct bpf_sock *sk = skops->sk;
+	struct mw_sc_conf *conf;
+	struct mw_sk_orig *so;
 	struct mw_tuple t = {};
+	struct mw_sc_dst d;
 	__u64 netns;
 
 	if (!sk || !mw_sc_kernel_ok())
 		return;
 	netns = mw_netns_skops(skops);
-	if (!mw_sc_enabled(netns, mw_sc_conf()))
+	conf = mw_sc_conf();
+	if (!mw_sc_enabled(netns, conf))
 		return;
 	if (mw_sc_tuple_skops(&t, skops, netns))
 		return;
-	if (!t.netns && !mw_sk_is_sidecar(sk, netns))
+	if (!t.netns) {
+		if (!mw_sk_is_sidecar(sk, netns))
+			return;
+		if (!mw_sc_peer_local(&t, conf)) {
+			mw_sc_stat(MW_SC_S_NOT_LOCAL, 1);
+			return;
+		}
+	}
+	so = bpf_sk_storage_get(&mw_sko_v1, sk, 0, 0);
+	mw_sc_dst_key(&d, so, netns, &t);
+	if (mw_sc_held(&d, conf)) {
+		mw_sc_stat(MW_SC_S_HELD, 1);
 		return;
+	}
 	mw_sc_join(skops, sk, &t, MW_SCS_NEW);
 }
 
@@ -364,6 +460,32 @@ static __always_inline int mw_sc_pass_for_good(struct sk_msg_md *msg)
 	return SK_PASS;
 }
 
+/*
+ * This socket's connection is the traffic the shortcut loses on (it streams, or its reader
+ * fell behind): put the destination on hold, once per socket, so that the workload's next
+ * connections to it take TCP from the start. The writer knows the destination when it is the
+ * connecting socket or the sidecar's accepted one (their storage has it, mw_sc_dst_key);
+ * otherwise (an upstream pod's socket writing to a sidecar) the sidecar's other hop, or the
+ * connecting side's next write, does it.
+ */
+static __always_inline void mw_sc_hold_msg(struct sk_msg_md *msg, struct mw_sc_sock *me,
+					   const struct mw_tuple *k, __u64 netns,
+					   const struct mw_sc_conf *conf, __u32 why)
+{
+	struct mw_sk_orig *so = NULL;
+	struct mw_sc_dst d;
+	struct bpf_sock *sk = msg->sk;
+
+	if (__sync_fetch_and_or(&me->flags, MW_SCF_HOLD) & MW_SCF_HOLD)
+		return;
+	if (sk)
+		so = bpf_sk_storage_get(&mw_sko_v1, sk, 0, 0);
+	if (!so)
+		return;
+	mw_sc_dst_key(&d, so, netns, k);
+	mw_sc_hold(&d, conf, why);
+}
+
 /* The connection leaves the shortcut for good: this message and every later one, both
  * ways, take TCP (and queue behind what was handed over). */
 static __always_inline int mw_sc_leave(struct sk_msg_md *msg, struct mw_sc_sock *me,
@@ -411,14 +533,21 @@ static __always_inline int mw_sc_verdict(struct sk_msg_md *msg)
 		return mw_sc_leave(msg, me, peer, MW_SC_S_OFF_CONFIG);
 	budget = conf && conf->budget ? conf->budget : MW_SC_BUDGET_DEFAULT;
 	q = mw_sc_queued(peer->sk);
-	if (q > budget || size > budget - q)
+	if (q > budget || size > budget - q) {
+		mw_sc_hold_msg(msg, me, &k, netns, conf, MW_SC_H_BUDGET);
 		return mw_sc_leave(msg, me, peer, MW_SC_S_OFF_BUDGET);
+	}
 
 	if (bpf_msg_redirect_hash(msg, &mw_sch_v1, &pk, BPF_F_INGRESS) != SK_PASS)
 		return mw_sc_leave(msg, me, peer, MW_SC_S_OFF_PEER);
 	if (me->state != MW_SCS_SHORT)
 		me->state = MW_SCS_SHORT;
-	__sync_fetch_and_add(&me->sent, size);
+	/* One way past the budget and not a byte back: a stream (an upload, say), which the
+	 * shortcut does not win (docs/shortcut.md). This connection stays; the next ones to its
+	 * destination do not join. */
+	if (__sync_fetch_and_add(&me->sent, size) + size > budget && !me->received &&
+	    !(me->flags & MW_SCF_HOLD))
+		mw_sc_hold_msg(msg, me, &k, netns, conf, MW_SC_H_STREAM);
 	__sync_fetch_and_add(&peer->received, size);
 	mw_sc_stat(MW_SC_S_MSGS, 1);
 	mw_sc_stat(MW_SC_S_BYTES, size);

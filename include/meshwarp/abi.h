@@ -357,14 +357,19 @@ struct mw_sc_conf {
 	__u32 flags;		/* MW_SC_C_* */
 	__u32 budget;		/* bytes queued on the receiving socket past which a
 				 * connection leaves the shortcut for good (0: default) */
-	__u32 pad[2];
+	__u32 hold_s;		/* seconds a destination stays off the shortcut once one of
+				 * its connections streamed (0: default; see mw_scd_v1) */
+	__u32 pad;
 };
 
 #define MW_SC_C_READY		(1u << 0)	/* both verdicts (sk_msg, sk_skb) are attached to
 						 * mw_sch_v1: nothing joins the shortcut without */
 #define MW_SC_C_FOREIGN		(1u << 1)	/* other sockops/sk_msg/sockmap users on the host:
 						 * only MW_WL_F_SHORTCUT_FORCE workloads pair */
+#define MW_SC_C_NO_HOLD		(1u << 2)	/* no destination is put on hold: every
+						 * connection joins (MESHWARP_SHORTCUT_HOLD=0) */
 #define MW_SC_BUDGET_DEFAULT	(1u << 20)
+#define MW_SC_HOLD_DEFAULT_S	600
 
 /*
  * mw_scs_v1 (hash by the socket's own struct mw_tuple): one socket on the shortcut.
@@ -398,7 +403,51 @@ struct mw_sc_sock {
 #define MW_SC_S_MISMATCH	10	/* an accepted socket found a joined socket of its reversed
 					 * tuple whose sequence numbers were not its peer's (another
 					 * namespace's connection): not paired */
+#define MW_SC_S_HOLDS		11	/* a destination was put on hold: a connection to it streamed
+					 * one way past the budget, or left for it */
+#define MW_SC_S_HELD		12	/* a connection did not join: its destination is on hold */
+#define MW_SC_S_NOT_LOCAL	13	/* a sidecar's connection off loopback did not join: its
+					 * destination is no address of a workload of this host
+					 * with the shortcut (mw_scl_v1) */
 #define MW_SC_S_MAX		16
+
+/*
+ * mw_scd_v1 (LRU hash): destinations on hold. A connection that streams one way (its writer
+ * hands over more than the budget before it receives a byte) or whose reader falls behind by
+ * the budget (it leaves) is the traffic the shortcut loses on (docs/shortcut.md, the rule):
+ * its destination, as the connecting workload asked for it, is put on hold, and the
+ * workload's next connections to it stay on TCP for the hold time (mw_sc_conf.hold_s). The sk_msg verdict writes;
+ * sockops reads when a connecting socket would join; status lists.
+ */
+struct mw_sc_dst {
+	__u64 netns;		/* the connecting workload's */
+	__u8 addr[MW_ADDR_LEN];	/* the destination it asked for (mw_sko_v1), v4-mapped */
+	__be16 port;
+	__u16 pad;
+	__u32 pad2;
+};
+
+struct mw_sc_hold {
+	__u64 since_ns;		/* bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the last time it was
+				 * put on hold: held while less than the hold time ago (so a
+				 * new hold time applies to the holds already there) */
+	__u32 count;		/* times put on hold (renewals included) */
+	__u32 why;		/* the last: MW_SC_H_* */
+};
+
+#define MW_SC_H_STREAM		1	/* handed over more than the budget, nothing came back */
+#define MW_SC_H_BUDGET		2	/* the reader fell behind by the budget: it left */
+
+/*
+ * mw_scl_v1 (hash): the addresses of the enrolled workloads (not loopback) -> the netns cookie
+ * of the workload that has it (the last enrolled, when two namespaces share one). The user side
+ * writes it with the workload's local addresses and removes a workload's at unenrolment; sockops
+ * reads it so that a sidecar's connection off loopback joins only when its peer can be a socket
+ * of this host with the shortcut (every other would stay in the sockhash, unpaired, for its life).
+ */
+struct mw_sc_addr {
+	__u8 addr[MW_ADDR_LEN];	/* v4-mapped for IPv4 */
+};
 
 /*
  * mw_set_v1[0]: host-wide switches read by the BPF programs on every use, so they change
@@ -437,6 +486,8 @@ struct mw_settings {
 #define MW_EVENTS_BYTES		(4u << 20)
 #define MW_MAX_SC		(1u << 17)	/* shortcut sockets (two per connection) */
 #define MW_MAX_HOP		(1u << 18)	/* joined sidecar legs (mw_hop_v1, LRU) */
+#define MW_MAX_SC_HOLD		(1u << 14)	/* destinations on hold (mw_scd_v1, LRU) */
+#define MW_MAX_SC_ADDR		(1u << 16)	/* workload addresses (mw_scl_v1) */
 
 #ifndef __bpf__
 _Static_assert(sizeof(struct mw_meta) == 24, "mw_meta");
@@ -463,6 +514,9 @@ _Static_assert(sizeof(struct mw_env) == 1u << 20, "mw_env");
 _Static_assert(sizeof(struct mw_agg) == 8 * (7 + MW_END_MAX + 2 * MW_HIST_BUCKETS), "mw_agg");
 _Static_assert(sizeof(struct mw_sc_conf) == 16, "mw_sc_conf");
 _Static_assert(sizeof(struct mw_sc_sock) == 32, "mw_sc_sock");
+_Static_assert(sizeof(struct mw_sc_dst) == 32, "mw_sc_dst");
+_Static_assert(sizeof(struct mw_sc_hold) == 16, "mw_sc_hold");
+_Static_assert(sizeof(struct mw_sc_addr) == 16, "mw_sc_addr");
 _Static_assert(sizeof(struct mw_settings) == 16, "mw_settings");
 #endif
 

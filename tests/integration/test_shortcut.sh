@@ -15,6 +15,9 @@
 . "$(dirname "$0")/lib.sh"
 
 mw_test_begin shortcut
+# Every connection here must pair, and many reuse a destination after one that streamed: no
+# holds until the section that tests them. Host-wide, on this test's own pins.
+export MESHWARP_SHORTCUT_HOLD=0
 
 mw_require mwt-stream mwt-xfer mwt-sink -- haproxy jq bpftool
 STREAM=$MW_TOOLS/mwt-stream
@@ -51,6 +54,8 @@ srv 9006 -s $((64 * MIB))			# to a slow reader
 srv 9007 -s 900000 -r 900000 -w 1000		# under the budget: FIONREAD reads
 srv 9008 -s 800000 -r 800000			# turned off under a live connection
 srv 9009 -s $((32 * MIB))			# to a FIONREAD reader falling behind
+srv 9011 -r $((4 * MIB))			# uploads: one way, nothing back
+srv 9012 -s 1000 -r 1000			# request and answer
 mw_spawn up --no-cg "$MW_TOOLS/mwt-sink" -p 9010 -r 300000 -w 700000
 mw_wait_port up 9010 || mw_die "mwt-sink did not listen"
 
@@ -186,6 +191,72 @@ mw_expect_eq "  it left the shortcut at its next write" 1 "$(moved left_turned_o
 out=$(MESHWARP_SHORTCUT=$MODE ip netns exec "$(mw_ns pod)" "$MESHWARP" init 2>&1)
 mw_expect_eq "re-init with MESHWARP_SHORTCUT=$MODE" "0 true" \
 	"$? $(st | jq -r '.workloads[] | select(.current) | .shortcut')"
+
+# --- holds: a destination whose connection streamed keeps the next ones off the shortcut -------
+# (docs/shortcut.md, the rule). MESHWARP_SHORTCUT_HOLD is host-wide; init sets it.
+hold_init() {	# SECONDS: re-init the pod with that hold; prints "rc hold_seconds"
+	local out rc
+	out=$(MESHWARP_SHORTCUT_HOLD=$1 MESHWARP_SHORTCUT=$MODE \
+		ip netns exec "$(mw_ns pod)" "$MESHWARP" init 2>&1)
+	rc=$?
+	[ "$rc" == 0 ] || echo "# $out" >&2
+	echo "$rc $(st | jq -r .shortcut.hold_seconds)"
+}
+# on_hold DEST: "why times" of a destination on hold, nothing when it is not
+on_hold() { st | jq -r --arg d "$1" '.shortcut.on_hold[] | select(.destination == $d) | "\(.why) \(.times)"'; }
+up4() { stream -s $((4 * MIB)) "$UP_IP" 9011; }
+UP4="ok 1 sent=$((4 * MIB)) received=0"
+
+out=$(MESHWARP_SHORTCUT_HOLD=soon ip netns exec "$(mw_ns pod)" "$MESHWARP" init 2>&1)
+mw_expect_eq "MESHWARP_SHORTCUT_HOLD=soon: refused" "2" "$?"
+mw_expect_match "  and says what it expects" 'MESHWARP_SHORTCUT_HOLD: invalid value \[soon\] specified \(expected seconds, 0 to [0-9]+\)' "$out"
+mw_expect_eq "re-init with MESHWARP_SHORTCUT_HOLD=600" "0 600" "$(hold_init 600)"
+h0=$(ev holds) p0=$(ev paired)
+mw_expect_eq "4 MiB up, nothing back: every byte" "$UP4" "$(up4)"
+mw_expect_eq "  it paired, and put its destination on hold" "1 1" \
+	"$(moved paired "$p0") $(moved holds "$h0")"
+# Why: it streamed (a megabyte handed over, nothing back), or HAProxy fell behind by the budget
+# first (it forwards at the upstream's pace): both are the shape the rule keeps off.
+mw_expect_match "  status lists it: why, how often" '^(stream|budget) 1$' "$(on_hold "$UP_IP:9011")"
+mw_expect_match "  for 600 s at most" '^(59[0-9]|600)$' \
+	"$(st | jq -r --arg d "$UP_IP:9011" '.shortcut.on_hold[] | select(.destination == $d) | .seconds_left')"
+p0=$(ev paired) d0=$(ev held)
+mw_expect_eq "the next 4 MiB up to it: every byte" "$UP4" "$(up4)"
+mw_expect_eq "  it did not join: held, not paired" "1 0" "$(moved held "$d0") $(moved paired "$p0")"
+p0=$(ev paired) d0=$(ev held) h0=$(ev holds)
+mw_expect_eq "request and answer, another port of that upstream" \
+	"ok 3 sent=3000 received=3000" "$(stream -n 3 -s 1000 -r 1000 "$UP_IP" 9012)"
+mw_expect_eq "  they paired, none held, no hold" "3 0 0" \
+	"$(moved paired "$p0") $(moved held "$d0") $(moved holds "$h0")"
+mw_expect_eq "  not on hold" "" "$(on_hold "$UP_IP:9012")"
+# A reader falling behind by the budget: HAProxy's socket (the writer) has the destination too.
+h0=$(ev holds) l0=$(ev left_budget)
+mw_expect_eq "slow reader, 64 MiB down" "ok 1 sent=0 received=$((64 * MIB))" \
+	"$(stream -d 2000 -r $((64 * MIB)) "$UP_IP" 9006)"
+mw_expect_eq "  it left for the budget, and its destination is on hold" "1 1 budget 1" \
+	"$(moved left_budget "$l0") $(moved holds "$h0") $(on_hold "$UP_IP:9006")"
+# 0: nothing is held, and holds already there do not count.
+mw_expect_eq "re-init with MESHWARP_SHORTCUT_HOLD=0" "0 0" "$(hold_init 0)"
+p0=$(ev paired) d0=$(ev held) h0=$(ev holds)
+mw_expect_eq "4 MiB up to the held destination: every byte" "$UP4" "$(up4)"
+mw_expect_eq "  it paired, nothing held, no new hold" "1 0 0" \
+	"$(moved paired "$p0") $(moved held "$d0") $(moved holds "$h0")"
+# A hold ends: 2 s (a new hold time applies to the holds already there), then the destination
+# is tried again.
+mw_expect_eq "re-init with MESHWARP_SHORTCUT_HOLD=2" "0 2" "$(hold_init 2)"
+sleep 2.1
+h0=$(ev holds)
+mw_expect_eq "4 MiB up: every byte" "$UP4" "$(up4)"
+mw_expect_match "  the hold renewed, the second time" '^1 (stream|budget) 2$' \
+	"$(moved holds "$h0") $(on_hold "$UP_IP:9011")"
+p0=$(ev paired) d0=$(ev held)
+mw_expect_eq "4 MiB up at once: every byte" "$UP4" "$(up4)"
+mw_expect_eq "  held" "1 0" "$(moved held "$d0") $(moved paired "$p0")"
+sleep 3
+p0=$(ev paired) d0=$(ev held)
+mw_expect_eq "4 MiB up 3 s later: every byte" "$UP4" "$(up4)"
+mw_expect_eq "  the hold had ended: it paired" "0 1" "$(moved held "$d0") $(moved paired "$p0")"
+mw_expect_eq "re-init with MESHWARP_SHORTCUT_HOLD=0 for the rest" "0 0" "$(hold_init 0)"
 
 # --- a sidecar sockops never sees: no peer, TCP --------------------------------------------------
 # pod2's sidecar runs outside the test cgroup with a fixed upstream (it needs no SO_ORIGINAL_DST):

@@ -1158,6 +1158,7 @@ static void fake_init(struct fake *f)
 		[MW_MAP_CIDR] = sizeof(struct mw_lpm_key),
 		[MW_MAP_LOCAL] = sizeof(struct mw_lpm_key),
 		[MW_MAP_CTR] = sizeof(uint64_t),
+		[MW_MAP_SCL] = sizeof(struct mw_sc_addr),
 		[MW_MAP_SVC] = sizeof(struct mw_svc_key),
 	};
 	static const size_t vsz[MW_MAP_NR] = {
@@ -1166,6 +1167,7 @@ static void fake_init(struct fake *f)
 		[MW_MAP_CIDR] = sizeof(struct mw_rule_list),
 		[MW_MAP_LOCAL] = sizeof(__u32),
 		[MW_MAP_CTR] = sizeof(struct mw_counters),
+		[MW_MAP_SCL] = sizeof(__u64),
 		[MW_MAP_SVC] = sizeof(struct mw_svc),
 	};
 	int i;

@@ -89,6 +89,7 @@ static void fake_init(struct fake *f)
 		[MW_MAP_CIDR] = sizeof(struct mw_lpm_key),
 		[MW_MAP_LOCAL] = sizeof(struct mw_lpm_key),
 		[MW_MAP_CTR] = sizeof(uint64_t),
+		[MW_MAP_SCL] = sizeof(struct mw_sc_addr),
 	};
 	static const size_t vsz[MW_MAP_NR] = {
 		[MW_MAP_WL] = sizeof(struct mw_workload),
@@ -96,6 +97,7 @@ static void fake_init(struct fake *f)
 		[MW_MAP_CIDR] = sizeof(struct mw_rule_list),
 		[MW_MAP_LOCAL] = sizeof(__u32),
 		[MW_MAP_CTR] = sizeof(struct mw_counters),
+		[MW_MAP_SCL] = sizeof(__u64),
 	};
 	int i;
 
@@ -969,6 +971,70 @@ static void test_apply_refreshes_locals(void **state)
 	fake_free(&f);
 }
 
+/* The owner mw_scl_v1 gives for an address; 0 when absent. */
+static uint64_t sc_owner(struct fake *f, const char *addr)
+{
+	struct mw_sc_addr k;
+	struct mw_cidr c;
+	struct fent *e;
+	uint64_t owner;
+
+	assert_int_equal(mw_parse_cidr(addr, &c), 0);
+	memcpy(k.addr, c.addr, sizeof(k.addr));
+	e = fmap_find(&f->m[MW_MAP_SCL], &k, NULL);
+	if (!e)
+		return 0;
+	memcpy(&owner, e->val, sizeof(owner));
+	return owner;
+}
+
+/* The shortcut's address map: the workload's own addresses but loopback, refreshed at each
+ * apply, an address another workload took over left to it, everything gone at removal. */
+static void test_apply_sc_addrs(void **state)
+{
+	struct mw_cidr l1[ARRAY_SIZE(locals_1)], l2[ARRAY_SIZE(locals_2)];
+	struct test_cfg tc;
+	struct fake f;
+	struct mw_store s = store_of(&f);
+
+	(void)state;
+	fake_init(&f);
+	cfg_init(&tc, ports_a, ARRAY_SIZE(ports_a), cidrs_a, ARRAY_SIZE(cidrs_a));
+	parse_locals(locals_1, ARRAY_SIZE(locals_1), l1);
+	parse_locals(locals_2, ARRAY_SIZE(locals_2), l2);
+
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &tc.cfg, l1, 4, 1), 0);
+	assert_int_equal(f.m[MW_MAP_SCL].n, 2);
+	assert_int_equal(sc_owner(&f, "10.1.0.5"), NETNS_A);
+	assert_int_equal(sc_owner(&f, "fd00:1::5"), NETNS_A);
+	assert_int_equal(sc_owner(&f, "127.0.0.1"), 0);
+	assert_int_equal(sc_owner(&f, "::1"), 0);
+
+	/* new addresses replace the old ones */
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &tc.cfg, l2, 4, 1), 0);
+	assert_int_equal(f.m[MW_MAP_SCL].n, 2);
+	assert_int_equal(sc_owner(&f, "10.1.0.5"), 0);
+	assert_int_equal(sc_owner(&f, "10.1.0.6"), NETNS_A);
+	assert_int_equal(sc_owner(&f, "fd00:1::6"), NETNS_A);
+
+	/* B enrols with the same addresses: the last one has them; A's re-apply without
+	 * them does not take B's away */
+	assert_int_equal(mw_workload_apply(&s, NETNS_B, &tc.cfg, l2, 4, 1), 0);
+	assert_int_equal(sc_owner(&f, "10.1.0.6"), NETNS_B);
+	assert_int_equal(mw_workload_apply(&s, NETNS_A, &tc.cfg, l1, 4, 1), 0);
+	assert_int_equal(sc_owner(&f, "10.1.0.6"), NETNS_B);
+	assert_int_equal(sc_owner(&f, "10.1.0.5"), NETNS_A);
+	assert_int_equal(f.m[MW_MAP_SCL].n, 4);
+
+	/* removal takes a workload's own entries only */
+	assert_int_equal(mw_workload_remove(&s, NETNS_A), 0);
+	assert_int_equal(f.m[MW_MAP_SCL].n, 2);
+	assert_int_equal(sc_owner(&f, "fd00:1::6"), NETNS_B);
+	assert_int_equal(mw_workload_remove(&s, NETNS_B), 0);
+	assert_int_equal(f.m[MW_MAP_SCL].n, 0);
+	fake_free(&f);
+}
+
 static void test_apply_disabled_and_set_enabled(void **state)
 {
 	struct test_cfg tc;
@@ -1104,8 +1170,8 @@ static void test_apply_failure_keeps_old(void **state)
 		assert_int_equal(count(&f, MW_MAP_PORT, NETNS_A, 2), 0);
 		assert_int_equal(count(&f, MW_MAP_CIDR, NETNS_A, 2), 0);
 	}
-	/* 3 ports + 2 cidrs + 4 locals + counters + the switch */
-	assert_int_equal(failures, 3 + 2 + 4 + 1 + 1);
+	/* 3 ports + 2 cidrs + 4 locals + 2 shortcut addresses + counters + the switch */
+	assert_int_equal(failures, 3 + 2 + 4 + 2 + 1 + 1);
 	f.fail_at = 0;
 	assert_wl(&f, NETNS_A, 2, FULL);
 	assert_table(&f, NETNS_A, 2, &b);
@@ -1372,6 +1438,7 @@ int main(void)
 		cmocka_unit_test(test_apply_disabled_and_set_enabled),
 		cmocka_unit_test(test_remove),
 		cmocka_unit_test(test_apply_failure_keeps_old),
+		cmocka_unit_test(test_apply_sc_addrs),
 		cmocka_unit_test(test_gen_wrap),
 		cmocka_unit_test(test_leftovers_of_crashed_apply),
 		cmocka_unit_test(test_apply_large),

@@ -209,6 +209,8 @@ size_t mw_store_key_size(enum mw_map_id map)
 		return sizeof(struct mw_lpm_key);
 	case MW_MAP_SVC:
 		return sizeof(struct mw_svc_key);
+	case MW_MAP_SCL:
+		return sizeof(struct mw_sc_addr);
 	default:
 		return sizeof(uint64_t);
 	}
@@ -227,6 +229,8 @@ size_t mw_store_val_size(enum mw_map_id map)
 		return sizeof(__u32);
 	case MW_MAP_CTR:
 		return sizeof(struct mw_counters);
+	case MW_MAP_SCL:
+		return sizeof(__u64);
 	case MW_MAP_SVC:
 		return sizeof(struct mw_svc);
 	default:
@@ -521,6 +525,78 @@ cleanup:
 	return ret;
 }
 
+/* Whether a local address is one a peer on this host can connect to off loopback. */
+static int sc_addr_wanted(const struct mw_cidr *c)
+{
+	static const uint8_t v6_lo[16] = { [15] = 1 };
+	static const uint8_t v4_pfx[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (c->prefix != 128 || !memcmp(c->addr, v6_lo, 16))
+		return 0;
+	if (!memcmp(c->addr, v4_pfx, 12) && c->addr[12] == 127)
+		return 0;
+	return 1;
+}
+
+/*
+ * The shortcut's view of whose address is whose (mw_scl_v1): the workload's current local
+ * addresses point at it, and the addresses that pointed at it before and are gone are
+ * removed (not one another workload took over since). A pin directory without the map
+ * (older version: -EBADF) is left alone.
+ */
+static int apply_sc_addrs(struct mw_store *s, uint64_t netns, const struct mw_cidr *locals,
+			  size_t n_locals)
+{
+	struct mw_sc_addr cur, next, *gone = NULL, *ng;
+	const void *prev = NULL;
+	size_t i, n_gone = 0;
+	__u64 owner;
+	int ret = 0, err;
+
+	for (i = 0; i < n_locals; i++) {
+		if (!sc_addr_wanted(&locals[i]))
+			continue;
+		memcpy(cur.addr, locals[i].addr, sizeof(cur.addr));
+		ret = s->ops->update(s->ctx, MW_MAP_SCL, &cur, &netns);
+		if (ret)
+			return ret == -EBADF ? 0 : ret;
+	}
+	for (;;) {
+		ret = s->ops->next_key(s->ctx, MW_MAP_SCL, prev, &next);
+		if (ret == -ENOENT || ret == -EBADF) {
+			ret = 0;
+			break;
+		}
+		if (ret)
+			goto out;
+		cur = next;
+		prev = &cur;
+		if (s->ops->lookup(s->ctx, MW_MAP_SCL, &cur, &owner) || owner != netns)
+			continue;
+		for (i = 0; i < n_locals; i++)
+			if (sc_addr_wanted(&locals[i]) &&
+			    !memcmp(locals[i].addr, cur.addr, sizeof(cur.addr)))
+				break;
+		if (i < n_locals)
+			continue;
+		ng = realloc(gone, (n_gone + 1) * sizeof(*gone));
+		if (!ng) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		gone = ng;
+		gone[n_gone++] = cur;
+	}
+	for (i = 0; i < n_gone; i++) {
+		err = s->ops->remove(s->ctx, MW_MAP_SCL, &gone[i]);
+		if (err && err != -ENOENT && !ret)
+			ret = err;
+	}
+out:
+	free(gone);
+	return ret;
+}
+
 /* Sets the generation of every key of a compiled table. */
 static void table_set_gen(struct mw_table *t, uint32_t gen)
 {
@@ -610,6 +686,8 @@ int mw_workload_apply_table(struct mw_store *s, uint64_t netns, struct mw_table 
 		goto undo;
 	if (!keep_locals) {
 		ret = apply_locals(s, netns, locals, n_locals);
+		if (!ret)
+			ret = apply_sc_addrs(s, netns, locals, n_locals);
 		if (ret)
 			goto undo;
 	}
@@ -707,6 +785,9 @@ int mw_workload_remove(struct mw_store *s, uint64_t netns)
 	}
 	err = s->ops->remove(s->ctx, MW_MAP_CTR, &netns);
 	if (err && err != -ENOENT && !ret)
+		ret = err;
+	err = apply_sc_addrs(s, netns, NULL, 0);
+	if (err && !ret)
 		ret = err;
 	if (have_records(s)) {
 		err = forget_gens(s, netns, 0, 1);	/* 0: no table's generation */

@@ -67,6 +67,9 @@ enum mw_map_id {
 	MW_MAP_LOCAL,	/* mw_local_v1: struct mw_lpm_key (gen 0) -> __u32 */
 	MW_MAP_CTR,	/* mw_ctr_v1:   __u64 netns -> struct mw_counters (per CPU) */
 	MW_MAP_SVC,	/* mw_svc_v1:   struct mw_svc_key -> struct mw_svc */
+	MW_MAP_SCL,	/* mw_scl_v1:   struct mw_sc_addr -> __u64 netns (the shortcut's
+			 * view of the workloads' addresses; absent in pin directories of
+			 * older versions: -EBADF from the store, skipped) */
 	MW_MAP_NR,
 };
 
