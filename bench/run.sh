@@ -289,6 +289,7 @@ SHORTCUT=$(jq -r '[.workloads[]? | select(.current)][0] // null |
 	if . == null then "no-workload" elif has("shortcut") then (.shortcut | tostring)
 	else "absent" end' <<<"$status_json" 2>/dev/null)
 [ -n "$SHORTCUT" ] || SHORTCUT=no-status
+SC_HOLD=$(jq -r '.shortcut.hold_seconds // "?"' <<<"$status_json" 2>/dev/null)
 if [ "$SHORTCUT" == true ]; then
 	# (d)'s upstream with the shortcut too; without it (d) is the first hop only, and says so.
 	out=$(MESHWARP_SHORTCUT=1 "${MW_TO[@]}" ip netns exec "$(mw_ns upd)" "$MESHWARP" init 2>&1) ||
@@ -531,7 +532,7 @@ bn_perf_stop() {
 # bn_sc_events: the shortcut's event counters (host-wide for this run's pin dir; only pod
 # "short" has the shortcut, so their moves during a (d) run are that run's), in SC_EVENTS order.
 SC_EVENTS=(paired unpaired messages bytes left_budget left_peer_gone left_turned_off
-	   insert_errors table_full)
+	   insert_errors table_full holds held no_peer not_local)
 declare -a SC_ROWS=()	# one line per (d) run: what the counters did during it
 bn_sc_events() {
 	local names
@@ -928,7 +929,10 @@ WALL_S=$(( ($(date +%s%N) - START_NS) / 1000000000 ))
 		echo "What \`meshwarp status -j\` shortcut events did during each (d) run (after minus before;"
 		echo "pod \`short\` is the only workload with the shortcut). \`messages\`/\`bytes\` moving means the"
 		echo "app↔sidecar hop was on the shortcut; \`unpaired\` counts connections whose app wrote before"
-		echo "the sidecar's socket joined (TCP for good), \`left_*\` connections that left it."
+		echo "the sidecar's socket joined (TCP for good), \`left_*\` connections that left it, \`holds\`"
+		echo "destinations put on hold (a connection streamed one way past the budget, or left for it),"
+		echo "\`held\` connections that stayed on TCP because their destination was on hold (for"
+		echo "${SC_HOLD:-?} s: \`MESHWARP_SHORTCUT_HOLD\` at init, 0 = never; docs/shortcut.md, the rule)."
 		echo
 		echo "| run | $(printf '%s | ' "${SC_EVENTS[@]}" | sed 's/ | $//') |"
 		echo "|---|$(printf -- '---|%.0s' "${SC_EVENTS[@]}")"

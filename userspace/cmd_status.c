@@ -171,6 +171,7 @@ static struct mw_sc_conf mw_sc_conf_read(struct mw_dp *dp)
 static const char *const mw_sc_hold_why[] = {
 	[MW_SC_H_STREAM] = "stream",
 	[MW_SC_H_BUDGET] = "budget",
+	[MW_SC_H_SHORT] = "short",
 };
 
 /* The destinations on hold now (mw_scd_v1): whose, where, for how much longer, why. */
@@ -194,7 +195,8 @@ static json_object *mw_json_sc_holds(struct mw_dp *dp)
 
 		k = next;
 		first = 0;
-		if (bpf_map_lookup_elem(dp->scd_fd, &k, &h) || now - h.since_ns >= hold)
+		/* why 0: a destination with short connections counted, never held */
+		if (bpf_map_lookup_elem(dp->scd_fd, &k, &h) || !h.why || now - h.since_ns >= hold)
 			continue;
 		e = json_object_new_object();
 		json_object_object_add(e, "netns", json_object_new_uint64(k.netns));

@@ -50,6 +50,7 @@
 
 #define MW_SCF_OFF	(1u << 0)	/* the connection left the shortcut, both ways, for good */
 #define MW_SCF_HOLD	(1u << 1)	/* this socket put its destination on hold (once) */
+#define MW_SCF_ACTIVE	(1u << 2)	/* the connecting socket (it joined at ACTIVE_ESTABLISHED) */
 
 #define MW_SC_QUEUE_UNKNOWN	0xffffffffu
 /* bpf_msg_apply_bytes for a socket on TCP for good: the most it takes (u32). */
@@ -213,6 +214,7 @@ static __always_inline struct mw_sc_sock *mw_sc_join(struct bpf_sock_ops *skops,
 	struct mw_sc_sock init = {}, *e;
 
 	init.state = state;
+	init.flags = state == MW_SCS_NEW ? MW_SCF_ACTIVE : 0;
 	/* NOEXIST: a key without its netns (mw_sc_key_netns) can be another namespace's socket's,
 	 * which must keep its entry; this socket then stays on TCP. */
 	if (bpf_map_update_elem(&mw_scs_v1, t, &init, BPF_NOEXIST)) {
@@ -271,7 +273,7 @@ static __always_inline int mw_sc_held(const struct mw_sc_dst *d, const struct mw
 	if (conf && (conf->flags & MW_SC_C_NO_HOLD))
 		return 0;
 	h = bpf_map_lookup_elem(&mw_scd_v1, d);
-	return h && bpf_ktime_get_ns() - h->since_ns < mw_sc_hold_ns(conf);
+	return h && h->why && bpf_ktime_get_ns() - h->since_ns < mw_sc_hold_ns(conf);
 }
 
 /* Puts a destination on hold, or renews its hold (sk_msg). */
@@ -287,15 +289,54 @@ static __always_inline void mw_sc_hold(const struct mw_sc_dst *d, const struct m
 	if (h) {
 		/* Racing writers store nearly the same instant; either is right. */
 		h->since_ns = now;
-		h->why = why;
+		h->why = (__u16)why;
+		h->short_run = 0;
 		__sync_fetch_and_add(&h->count, 1);
 	} else {
 		init.since_ns = now;
 		init.count = 1;
-		init.why = why;
+		init.why = (__u16)why;
 		bpf_map_update_elem(&mw_scd_v1, d, &init, BPF_ANY);
 	}
 	mw_sc_stat(MW_SC_S_HOLDS, 1);
+}
+
+/*
+ * A paired connection closes (sockops, its connecting socket): joining a socket to the sockhash
+ * and taking it out again costs more than a few handed-over messages win back (the new
+ * connection per request rows of docs/shortcut.md). MW_SC_SHORT_RUN connections in a row to one
+ * destination with fewer than MW_SC_SHORT_MSGS messages each put it on hold; a longer one in
+ * between starts the count again, so the odd short connection (a health check) among long ones
+ * holds nothing. Unlocked counts: a race loses a count, which only delays a hold.
+ */
+static __always_inline void mw_sc_note_close(struct bpf_sock_ops *skops, const struct mw_sc_sock *e,
+					     const struct mw_tuple *t)
+{
+	struct mw_sc_conf *conf = mw_sc_conf();
+	struct mw_sc_hold init = {}, *h;
+	struct mw_sk_orig *so;
+	struct bpf_sock *sk = skops->sk;
+	struct mw_sc_dst d;
+	int is_short = e->msgs < MW_SC_SHORT_MSGS;
+
+	if (!sk || (conf && (conf->flags & MW_SC_C_NO_HOLD)))
+		return;
+	so = bpf_sk_storage_get(&mw_sko_v1, sk, 0, 0);
+	mw_sc_dst_key(&d, so, mw_netns_skops(skops), t);
+	h = bpf_map_lookup_elem(&mw_scd_v1, &d);
+	if (!h) {
+		if (!is_short)
+			return;
+		init.short_run = 1;
+		bpf_map_update_elem(&mw_scd_v1, &d, &init, BPF_NOEXIST);
+		return;
+	}
+	if (!is_short) {
+		h->short_run = 0;
+		return;
+	}
+	if (++h->short_run >= MW_SC_SHORT_RUN)
+		mw_sc_hold(&d, conf, MW_SC_H_SHORT);
 }
 
 /*
@@ -441,6 +482,9 @@ static __always_inline void mw_sc_state(struct bpf_sock_ops *skops, __u64 *sent,
 		return;
 	*sent = e->sent;
 	*received = e->received;
+	/* A connection that paired and stayed: was it long enough to be worth it? */
+	if ((e->flags & MW_SCF_ACTIVE) && !(e->flags & MW_SCF_OFF) && e->state == MW_SCS_SHORT)
+		mw_sc_note_close(skops, e, &t);
 	bpf_map_delete_elem(&mw_scs_v1, &t);
 }
 
@@ -549,6 +593,7 @@ static __always_inline int mw_sc_verdict(struct sk_msg_md *msg)
 	    !(me->flags & MW_SCF_HOLD))
 		mw_sc_hold_msg(msg, me, &k, netns, conf, MW_SC_H_STREAM);
 	__sync_fetch_and_add(&peer->received, size);
+	me->msgs++;	/* only this socket's verdict writes it, under its socket lock */
 	mw_sc_stat(MW_SC_S_MSGS, 1);
 	mw_sc_stat(MW_SC_S_BYTES, size);
 	return SK_PASS;

@@ -383,6 +383,8 @@ struct mw_sc_sock {
 	__u64 received;		/* bytes its peer handed to it */
 	__u32 state;		/* how it sends: MW_SCS_* in bpf/lib/shortcut.bpf.h */
 	__u32 flags;		/* MW_SCF_* there */
+	__u32 msgs;		/* messages this socket handed to its peer */
+	__u32 pad;
 };
 
 /* mw_scst_v1 (per-CPU array): what the shortcut did, indexed by these. */
@@ -412,12 +414,14 @@ struct mw_sc_sock {
 #define MW_SC_S_MAX		16
 
 /*
- * mw_scd_v1 (LRU hash): destinations on hold. A connection that streams one way (its writer
- * hands over more than the budget before it receives a byte) or whose reader falls behind by
- * the budget (it leaves) is the traffic the shortcut loses on (docs/shortcut.md, the rule):
- * its destination, as the connecting workload asked for it, is put on hold, and the
- * workload's next connections to it stay on TCP for the hold time (mw_sc_conf.hold_s). The sk_msg verdict writes;
- * sockops reads when a connecting socket would join; status lists.
+ * mw_scd_v1 (LRU hash): destinations on hold. The shortcut loses on a connection that streams
+ * one way (its writer hands over more than the budget before it receives a byte), whose reader
+ * falls behind by the budget (it leaves), and on connections too short to pay for joining
+ * (MW_SC_SHORT_RUN in a row with fewer than MW_SC_SHORT_MSGS messages each) (docs/shortcut.md,
+ * the rule): the destination, as the connecting workload asked for it, is put on hold, and the
+ * workload's next connections to it stay on TCP for the hold time (mw_sc_conf.hold_s). The
+ * sk_msg verdict (streams, budget) and sockops at close (short runs) write; sockops reads when
+ * a connecting socket would join; status lists.
  */
 struct mw_sc_dst {
 	__u64 netns;		/* the connecting workload's */
@@ -432,11 +436,16 @@ struct mw_sc_hold {
 				 * put on hold: held while less than the hold time ago (so a
 				 * new hold time applies to the holds already there) */
 	__u32 count;		/* times put on hold (renewals included) */
-	__u32 why;		/* the last: MW_SC_H_* */
+	__u16 why;		/* the last: MW_SC_H_*; 0: never held (only short_run counts) */
+	__u16 short_run;	/* short connections in a row since the last long one or hold */
 };
 
 #define MW_SC_H_STREAM		1	/* handed over more than the budget, nothing came back */
 #define MW_SC_H_BUDGET		2	/* the reader fell behind by the budget: it left */
+#define MW_SC_H_SHORT		3	/* MW_SC_SHORT_RUN connections in a row closed having handed
+					 * over fewer than MW_SC_SHORT_MSGS messages each */
+#define MW_SC_SHORT_MSGS	8
+#define MW_SC_SHORT_RUN		16
 
 /*
  * mw_scl_v1 (hash): the addresses of the enrolled workloads (not loopback) -> the netns cookie
@@ -513,7 +522,7 @@ _Static_assert(sizeof(struct mw_agg_key) == 32, "mw_agg_key");
 _Static_assert(sizeof(struct mw_env) == 1u << 20, "mw_env");
 _Static_assert(sizeof(struct mw_agg) == 8 * (7 + MW_END_MAX + 2 * MW_HIST_BUCKETS), "mw_agg");
 _Static_assert(sizeof(struct mw_sc_conf) == 16, "mw_sc_conf");
-_Static_assert(sizeof(struct mw_sc_sock) == 32, "mw_sc_sock");
+_Static_assert(sizeof(struct mw_sc_sock) == 40, "mw_sc_sock");
 _Static_assert(sizeof(struct mw_sc_dst) == 32, "mw_sc_dst");
 _Static_assert(sizeof(struct mw_sc_hold) == 16, "mw_sc_hold");
 _Static_assert(sizeof(struct mw_sc_addr) == 16, "mw_sc_addr");

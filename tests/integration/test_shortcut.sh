@@ -56,6 +56,7 @@ srv 9008 -s 800000 -r 800000			# turned off under a live connection
 srv 9009 -s $((32 * MIB))			# to a FIONREAD reader falling behind
 srv 9011 -r $((4 * MIB))			# uploads: one way, nothing back
 srv 9012 -s 1000 -r 1000			# request and answer
+srv 9013 -s 1000 -r 1000			# the same, for the short-run count
 mw_spawn up --no-cg "$MW_TOOLS/mwt-sink" -p 9010 -r 300000 -w 700000
 mw_wait_port up 9010 || mw_die "mwt-sink did not listen"
 
@@ -229,6 +230,20 @@ mw_expect_eq "request and answer, another port of that upstream" \
 mw_expect_eq "  they paired, none held, no hold" "3 0 0" \
 	"$(moved paired "$p0") $(moved held "$d0") $(moved holds "$h0")"
 mw_expect_eq "  not on hold" "" "$(on_hold "$UP_IP:9012")"
+# Connections too short to pay for joining: 16 in a row to one destination, each handing over
+# fewer than 8 messages, hold it. The 3 above count: 13 more pair, the 14th is held.
+p0=$(ev paired) d0=$(ev held) h0=$(ev holds)
+mw_expect_eq "20 more such connections, one after another" \
+	"ok 20 sent=20000 received=20000" "$(stream -n 20 -s 1000 -r 1000 "$UP_IP" 9012)"
+mw_expect_eq "  13 paired, then the destination was held (short), 7 held" "13 1 7 short 1" \
+	"$(moved paired "$p0") $(moved holds "$h0") $(moved held "$d0") $(on_hold "$UP_IP:9012")"
+# A long connection between short ones starts the count again: one that writes its 1000 bytes
+# in 10 messages, after 15 short ones, then 15 short ones again: nothing held.
+h0=$(ev holds)
+mw_expect_eq "15 short connections, one of 10 messages, 15 short" \
+	"ok 15 sent=15000 received=15000 ok 1 sent=1000 received=1000 ok 15 sent=15000 received=15000" \
+	"$(stream -n 15 -s 1000 -r 1000 "$UP_IP" 9013) $(stream -w 100 -s 1000 -r 1000 "$UP_IP" 9013) $(stream -n 15 -s 1000 -r 1000 "$UP_IP" 9013)"
+mw_expect_eq "  not held" "0 " "$(moved holds "$h0") $(on_hold "$UP_IP:9013")"
 # A reader falling behind by the budget: HAProxy's socket (the writer) has the destination too.
 h0=$(ev holds) l0=$(ev left_budget)
 mw_expect_eq "slow reader, 64 MiB down" "ok 1 sent=0 received=$((64 * MIB))" \
