@@ -176,6 +176,10 @@ export MESHWARP_AGENT_SOCKET=$MW_TMP/no-agent.sock
 
 SVC=10.250.0.1
 PORT_HTTP=8080
+# A new connection per request goes to a port of its own: the shortcut holds a destination
+# whose connections are short (docs/shortcut.md, the rule), and keep-alive HTTP to the same
+# port would then be measured held too; each workload here is a shape of its own.
+PORT_CONN=8081
 PORT_PP=11111
 PORT_BULK=5201
 export APPMESH_START_ENABLED=1 APPMESH_IGNORE_UID=1337 APPMESH_ENVOY_EGRESS_PORT=15001 \
@@ -401,6 +405,13 @@ frontend explicit_http
 backend up_http
 	server s $SVC:$PORT_HTTP
 
+frontend explicit_conn
+	bind 127.0.0.1:15081
+	default_backend up_conn
+
+backend up_conn
+	server s $SVC:$PORT_CONN
+
 frontend explicit_pp
 	bind 127.0.0.1:15011
 	default_backend up_pp
@@ -436,6 +447,7 @@ http {
 	scgi_temp_path $1/scgi;
 	server {
 		listen $SVC:$PORT_HTTP;
+		listen $SVC:$PORT_CONN;
 		location / {
 			default_type text/plain;
 			return 200 "ok\n";
@@ -486,6 +498,7 @@ bn_start_servers() {
 	done
 	mw_wait_port plain 15080 || mw_die "HAProxy's explicit frontends in pod plain did not listen"
 	mw_wait_port up "$PORT_HTTP" || mw_die "nginx did not listen"
+	mw_wait_port up "$PORT_CONN" || mw_die "nginx did not listen on $PORT_CONN"
 	mw_wait_port up "$PORT_PP" || mw_die "sockperf server did not listen"
 	mw_wait_port up "$PORT_BULK" || mw_die "iperf3 server did not listen"
 	if [ "$SHORTCUT" == true ]; then
@@ -565,11 +578,12 @@ bn_record() {	# MODE ROUND WORKLOAD PATH METRIC VALUE
 bn_measure() {
 	local mode=$1 round=$2 w=$3 p=$4 cpus=$5 threads=$6
 	local pod=${PATH_POD[$p]} cgd=${PATH_CG[$p]} host=$SVC ph=$PORT_HTTP pp=$PORT_PP pb=$PORT_BULK
+	local pc=$PORT_CONN
 	local s=$SECONDS_PER_RUN lim=$((SECONDS_PER_RUN + 20)) out line v before after
 	local cpu0 cpu1 ops= sc0= sc1=
 	local -a vals=()
 	if [ "$p" == p ]; then
-		host=127.0.0.1 ph=15080 pp=15011 pb=15201
+		host=127.0.0.1 ph=15080 pp=15011 pb=15201 pc=15081
 	fi
 	[ "$p" != a ] && before=$(bn_hap_stot "$pod")
 	[ "$p" == d ] && sc0=$(bn_sc_events)
@@ -594,7 +608,7 @@ bn_measure() {
 		;;
 	connrate)
 		out=$(bn_client "$lim" "$cgd" "$pod" "$cpus" "$CONNRATE" -c "$CONNRATE_CONC" \
-			-d "$CONNRATE_SECS" -w "$CONNRATE_WARM" "$host" "$ph")
+			-d "$CONNRATE_SECS" -w "$CONNRATE_WARM" "$host" "$pc")
 		line=$(grep '^CONNRATE' <<<"$out")
 		v=$(bn_kv conns "$line")
 		if [ -n "$v" ] && [ "$v" -gt 0 ]; then
