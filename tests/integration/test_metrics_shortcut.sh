@@ -48,7 +48,7 @@ export MESHWARP_AGENT_SOCKET=$MW_TMP/agent.sock
 CONN_LOG=$MW_TMP/conns.jsonl
 : >"$CONN_LOG"
 mw_spawn node --no-cg "$MESHWARP" agent --tracking on --metrics-addr "127.0.0.1:$MPORT" \
-	--conn-log "$CONN_LOG"
+	--conn-log "$CONN_LOG" --shortcut-hold 45
 AGENT_LOG=$MW_LOG
 mw_wait_log "$AGENT_LOG" 'enrolment socket' 100 || mw_die "the agent did not open its socket"
 mw_wait_port node "$MPORT" v4 || mw_die "the agent does not serve metrics on $MPORT"
@@ -59,10 +59,13 @@ if [ "$(st | jq -r .shortcut.others_on_host)" == true ]; then
 	echo "# other sockops/sk_msg/sockmap users on this host: $(st | jq -c '[.shortcut.host_users[] | select(.meshwarp | not)]'); using MESHWARP_SHORTCUT=force"
 	MODE=force
 fi
-out=$(MESHWARP_WORKLOAD=$WL MESHWARP_SHORTCUT=$MODE timeout 30 \
+# The hold time is the node's (agent --shortcut-hold): a pod's MESHWARP_SHORTCUT_HOLD is ignored.
+out=$(MESHWARP_WORKLOAD=$WL MESHWARP_SHORTCUT=$MODE MESHWARP_SHORTCUT_HOLD=5 timeout 30 \
 	ip netns exec "$(mw_ns pod)" "$MESHWARP" init 2>&1)
 mw_expect_eq "init with MESHWARP_SHORTCUT=$MODE through the agent: exits 0" 0 $? ||
 	mw_die "init failed: $out"
+mw_expect_eq "status: holds last 45 s (agent --shortcut-hold), not the pod's 5" 45 \
+	"$(st | jq -r .shortcut.hold_seconds)"
 mw_expect_eq "status: the workload has the shortcut" true \
 	"$(st | jq -r '.workloads[] | select(.current) | .shortcut')" || mw_die "no shortcut"
 ev() { st | jq -r ".shortcut.events.$1"; }
