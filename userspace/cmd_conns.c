@@ -74,40 +74,29 @@ void mw_workload_name(const struct mw_dp *dp, uint64_t netns, char *buf, size_t 
 }
 
 /*
- * The local shortcut's bytes of live connections (docs/shortcut.md): the app's socket of a
- * redirected connection hands its writes to the sidecar outside TCP, and sk_msg counts them
- * in mw_scs_v1 under the socket's tuple, not in the record. The record keeps the application's
- * end (netns, local address and port) but, for a redirected connection, the original
- * destination instead of the sidecar's address: a record is matched on its local end. Two
- * redirected sockets of one namespace on the shortcut share a local address and port only
- * if both are connected to different sidecar ports from one port: then neither is added.
+ * The local shortcut's bytes of live connections (docs/shortcut.md): a socket on the shortcut
+ * hands its writes to its peer outside TCP, and sk_msg counts them in mw_scs_v1, not in the
+ * connection's record (which gets them at close). The entry carries the socket's cookie, the
+ * record's key: matched on it, whatever the connection's role or namespace.
  */
 struct mw_sc_live {
-	struct mw_tuple t;
+	__u64 cookie;
 	__u64 sent, received;
-	int dup;
 };
 
 static int mw_sc_live_cmp(const void *a, const void *b)
 {
-	const struct mw_tuple *x = &((const struct mw_sc_live *)a)->t;
-	const struct mw_tuple *y = &((const struct mw_sc_live *)b)->t;
-	int r;
+	__u64 x = ((const struct mw_sc_live *)a)->cookie, y = ((const struct mw_sc_live *)b)->cookie;
 
-	if (x->netns != y->netns)
-		return x->netns < y->netns ? -1 : 1;
-	r = memcmp(x->saddr, y->saddr, sizeof(x->saddr));
-	if (r)
-		return r;
-	return memcmp(&x->sport, &y->sport, sizeof(x->sport));
+	return x < y ? -1 : x > y;
 }
 
-/* Every socket on the shortcut, sorted by local end, duplicates marked. *out needs free(). */
+/* Every socket on the shortcut, sorted by cookie. *out needs free(). */
 static size_t mw_sc_live_read(const char *pin_dir, struct mw_sc_live **out)
 {
 	struct mw_sc_live *v = NULL, *nv;
 	struct mw_tuple k, next;
-	size_t n = 0, cap = 0, i;
+	size_t n = 0, cap = 0;
 	char path[PATH_MAX];
 	int fd, first = 1;
 
@@ -122,7 +111,7 @@ static size_t mw_sc_live_read(const char *pin_dir, struct mw_sc_live **out)
 
 		first = 0;
 		k = next;
-		if (bpf_map_lookup_elem(fd, &k, &e))
+		if (bpf_map_lookup_elem(fd, &k, &e) || !e.cookie)
 			continue;
 		if (n == cap) {
 			cap = cap ? 2 * cap : 64;
@@ -131,35 +120,23 @@ static size_t mw_sc_live_read(const char *pin_dir, struct mw_sc_live **out)
 				break;
 			v = nv;
 		}
-		v[n].t = k;
+		v[n].cookie = e.cookie;
 		v[n].sent = e.sent;
 		v[n].received = e.received;
-		v[n].dup = 0;
 		n++;
 	}
 	close(fd);
 	if (n)
 		qsort(v, n, sizeof(*v), mw_sc_live_cmp);
-	for (i = 1; i < n; i++)
-		if (!mw_sc_live_cmp(&v[i - 1], &v[i]))
-			v[i - 1].dup = v[i].dup = 1;
 	*out = v;
 	return n;
 }
 
-static const struct mw_sc_live *mw_sc_live_find(const struct mw_sc_live *v, size_t n,
-						const struct mw_conn *c)
+static const struct mw_sc_live *mw_sc_live_find(const struct mw_sc_live *v, size_t n, __u64 cookie)
 {
-	struct mw_sc_live key = {};
-	const struct mw_sc_live *f;
+	struct mw_sc_live key = { .cookie = cookie };
 
-	if (!n || c->role != MW_ROLE_REDIRECTED)
-		return NULL;
-	key.t.netns = c->netns;
-	memcpy(key.t.saddr, c->saddr, sizeof(key.t.saddr));
-	key.t.sport = c->sport;
-	f = bsearch(&key, v, n, sizeof(*v), mw_sc_live_cmp);
-	return f && !f->dup ? f : NULL;
+	return n ? bsearch(&key, v, n, sizeof(*v), mw_sc_live_cmp) : NULL;
 }
 
 /*
@@ -444,7 +421,7 @@ int mw_cmd_conns(struct mw_opts *o, int argc, char **argv)
 			 bpf_map_lookup_elem(dp.hop_fd, &k, &hop))
 			hop = 0;
 		/* The record has TCP's bytes until the close adds the shortcut's: add them here. */
-		scl = mw_sc_live_find(sc, n_sc, &cn);
+		scl = mw_sc_live_find(sc, n_sc, k);
 		if (scl) {
 			sc_sent = scl->sent;
 			sc_received = scl->received;

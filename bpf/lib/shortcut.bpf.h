@@ -227,6 +227,7 @@ static __always_inline struct mw_sc_sock *mw_sc_join(struct bpf_sock_ops *skops,
 		return NULL;
 	/* Not reference-counted: the entry goes when the socket closes (mw_sc_state). */
 	e->sk = (__u64)sk;
+	e->cookie = bpf_get_socket_cookie(skops);
 	if (bpf_sock_hash_update(skops, &mw_sch_v1, t, BPF_NOEXIST)) {
 		mw_sc_stat(MW_SC_S_INSERT_ERR, 1);
 		bpf_map_delete_elem(&mw_scs_v1, t);

@@ -379,6 +379,7 @@ struct mw_sc_conf {
  */
 struct mw_sc_sock {
 	__u64 sk;		/* the socket's struct sock, read with bpf_probe_read_kernel */
+	__u64 cookie;		/* the socket's cookie: conns finds the record's entry by it */
 	__u64 sent;		/* bytes this socket handed to its peer */
 	__u64 received;		/* bytes its peer handed to it */
 	__u32 state;		/* how it sends: MW_SCS_* in bpf/lib/shortcut.bpf.h */
@@ -522,7 +523,7 @@ _Static_assert(sizeof(struct mw_agg_key) == 32, "mw_agg_key");
 _Static_assert(sizeof(struct mw_env) == 1u << 20, "mw_env");
 _Static_assert(sizeof(struct mw_agg) == 8 * (7 + MW_END_MAX + 2 * MW_HIST_BUCKETS), "mw_agg");
 _Static_assert(sizeof(struct mw_sc_conf) == 16, "mw_sc_conf");
-_Static_assert(sizeof(struct mw_sc_sock) == 40, "mw_sc_sock");
+_Static_assert(sizeof(struct mw_sc_sock) == 48, "mw_sc_sock");
 _Static_assert(sizeof(struct mw_sc_dst) == 32, "mw_sc_dst");
 _Static_assert(sizeof(struct mw_sc_hold) == 16, "mw_sc_hold");
 _Static_assert(sizeof(struct mw_sc_addr) == 16, "mw_sc_addr");

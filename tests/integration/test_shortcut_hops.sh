@@ -137,6 +137,23 @@ fi
 mw_expect_eq "  paired: 2 per proxied connection ($n connections), none without a peer" \
 	"$((2 * n)) 0" "$(($(ev paired) - p0)) $(($(ev no_peer) - n0))"
 mw_expect_match "  the shortcut carried bytes" '^[1-9][0-9]*$' $(($(ev bytes) - b0))
+# While a download runs, `conns` shows both legs' shortcut bytes (found by socket cookie: the
+# upstream leg's entry has no netns in its key).
+mw_in_pod cli curl -sS --max-time 60 --limit-rate 200k -o /dev/null "http://$SRV_IP:8089/big.bin" &
+SLOW=$!
+mw_register_pid "$SLOW"
+legs=
+for i in $(seq 100); do
+	legs=$(mw_in_ns cli "$MESHWARP" conns -j | jq -r --arg d "$SRV_IP:8089" \
+		'[.[] | select(.destination == $d and .shortcut_received_bytes > 0 and
+			.shortcut_sent_bytes > 0) | .role] | sort | join(",")')
+	[ "$legs" == redirected,sidecar ] && break
+	sleep 0.1
+done
+mw_expect_eq "conns, a download in progress: both legs with shortcut bytes each way" \
+	redirected,sidecar "$legs"
+kill "$SLOW" 2>/dev/null
+wait "$SLOW" 2>/dev/null
 # Small requests stay within the budget: every byte of both hops is handed over, and HAProxy
 # (mode tcp) forwards exactly what it reads, so the shortcut's bytes are twice what curl sent
 # and received.
