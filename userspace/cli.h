@@ -32,6 +32,7 @@ struct mw_opts {
 	const char *socket_path;	/* agent --socket, MESHWARP_AGENT_SOCKET */
 	int statsd_interval;		/* agent --statsd-interval seconds */
 	int cleanup;			/* agent --cleanup */
+	int force;			/* unload --force */
 	char state_dir[PATH_MAX];	/* --state-dir, MESHWARP_STATE_DIR: routing tables */
 	const char *routes_file;	/* agent --routes-file, MESHWARP_ROUTES_FILE: watched */
 	struct mw_cp_config cp;		/* --cp-url --cp-ca --cp-cert --cp-key --cp-san */

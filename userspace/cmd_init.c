@@ -405,11 +405,21 @@ int mw_cmd_init(struct mw_opts *o, int argc, char **argv)
 
 int mw_cmd_unload(struct mw_opts *o, int argc, char **argv)
 {
+	long n;
 	int err;
 
 	if (argc > 1) {
-		fprintf(stderr, "usage: meshwarp unload\n");
+		fprintf(stderr, "usage: meshwarp unload [--force]\n");
 		return MW_EXIT_USAGE;
+	}
+	/* Freeing the sockhash drops what its sockets' applications have not read yet
+	 * (docs/shortcut.md, what does not work): not behind anyone's back. */
+	err = mw_reach_bpffs(o->pin_dir);
+	n = err ? 0 : mw_dp_sc_sockets(o->pin_dir);
+	if (n > 0 && !o->force) {
+		pr_warn("%ld socket(s) on the local shortcut: unloading drops the bytes queued for them that their applications have not read; turn the shortcut off (MESHWARP_SHORTCUT=0 meshwarp init) and let the connections close, or unload --force\n",
+			n);
+		return MW_EXIT_FAIL;
 	}
 	err = mw_dp_unload(o->pin_dir);
 	if (err) {

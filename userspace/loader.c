@@ -977,6 +977,27 @@ int mw_dp_detach_netns(struct mw_dp *dp, uint64_t netns)
 	return mw_rm_tree(dir, 0);
 }
 
+long mw_dp_sc_sockets(const char *pin_dir)
+{
+	struct mw_tuple k, next;
+	char path[PATH_MAX];
+	long n = 0;
+	int fd, first = 1;
+
+	if (mw_path(path, sizeof(path), pin_dir, "maps", "mw_scs_v1"))
+		return 0;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;	/* nothing pinned, or no shortcut */
+	while (bpf_map_get_next_key(fd, first ? NULL : &k, &next) == 0) {
+		first = 0;
+		k = next;
+		n++;
+	}
+	close(fd);
+	return n;
+}
+
 int mw_dp_unload(const char *pin_dir)
 {
 	char path[PATH_MAX];

@@ -123,6 +123,9 @@ static inline int mw_sc_user_foreign(const struct mw_sc_user *u)
  * has no switch (loaded by a meshwarp without it: always on). */
 int mw_dp_tracking(const struct mw_dp *dp);
 
+/* Sockets on the local shortcut now (mw_scs_v1 entries; 0 without the map). */
+long mw_dp_sc_sockets(const char *pin_dir);
+
 /* The longest hold (a week): a destination is probed again at least that often. */
 #define MW_SC_HOLD_MAX_S	(7L * 24 * 3600)
 /* How long a destination whose connection streamed stays off the shortcut (mw_scd_v1):

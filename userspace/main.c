@@ -21,7 +21,8 @@ static void mw_usage(FILE *f)
 		"  init [enable|disable]  enrol this network namespace from the APPMESH_* variables\n"
 		"                         (drop-in for the App Mesh proxy-init container)\n"
 		"  status [-j]            what is loaded and attached, workloads, decision counters\n"
-		"  unload                 detach every program and remove the pins\n"
+		"  unload [--force]       detach every program and remove the pins (refused while\n"
+		"                         connections are on the local shortcut, unless forced)\n"
 		"  conns [-j] [-w WL] [-d DEST]  live connections with their counters\n"
 		"  features [-j]          what this kernel offers (exit 1: meshwarp cannot run)\n"
 		"  tracking [on|off]      the host-wide connection tracking switch (no word: show it)\n"
@@ -82,6 +83,7 @@ enum {
 	MW_OPT_ETAG,
 	MW_OPT_TRACKING,
 	MW_OPT_SC_HOLD,
+	MW_OPT_FORCE,
 };
 
 static const struct option mw_long_opts[] = {
@@ -106,6 +108,7 @@ static const struct option mw_long_opts[] = {
 	{ "etag", required_argument, NULL, MW_OPT_ETAG },
 	{ "tracking", required_argument, NULL, MW_OPT_TRACKING },
 	{ "shortcut-hold", required_argument, NULL, MW_OPT_SC_HOLD },
+	{ "force", no_argument, NULL, MW_OPT_FORCE },
 	{ "json", no_argument, NULL, 'j' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -159,6 +162,9 @@ static int mw_parse_opts(struct mw_opts *o, int argc, char **argv)
 			break;
 		case MW_OPT_SOCKET:
 			o->socket_path = optarg;
+			break;
+		case MW_OPT_FORCE:
+			o->force = 1;
 			break;
 		case MW_OPT_CLEANUP:
 			o->cleanup = 1;

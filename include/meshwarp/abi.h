@@ -5,14 +5,15 @@
  *
  * Rules (docs/abi.md explains each map): fixed-width types, explicit byte order,
  * explicit padding, no bool and no enum inside structs, sizes asserted below.
- * Any layout change bumps MW_ABI_VERSION and the _vN suffix of the map names.
+ * Any layout change bumps MW_ABI_VERSION (the _vN suffix of the map names follows from the
+ * first release on; docs/abi.md).
  */
 #ifndef MESHWARP_ABI_H
 #define MESHWARP_ABI_H
 
 #include <linux/types.h>
 
-#define MW_ABI_VERSION	1
+#define MW_ABI_VERSION	2
 #define MW_META_MAGIC	0x4d575250u	/* "MWRP" */
 
 /* Addresses are always 16 bytes: IPv4 is stored v4-mapped (::ffff:a.b.c.d), so one

@@ -283,7 +283,8 @@ mw__cleanup() {
 		eval "${MW_CLEANUPS[i]}"
 	done
 	if [ -n "$MW_PIN" ] && [ -d "$MW_PIN" ] && [ -x "$MESHWARP" ]; then
-		out=$(timeout 30 "$MESHWARP" unload 2>&1) ||
+		# --force: the peers are gone or going; nothing is left to read.
+		out=$(timeout 30 "$MESHWARP" unload --force 2>&1) ||
 			mw__log "cleanup: $MESHWARP unload (pin dir $MW_PIN) failed: $out"
 	fi
 	for ((i = ${#MW_NETNS[@]} - 1; i >= 0; i--)); do

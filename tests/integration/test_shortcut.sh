@@ -181,6 +181,13 @@ OFF_PID=$!
 mw_register_pid "$OFF_PID"
 mw_wait_log "$MW_TMP/off.out" '^paused$' 200 || mw_fail "turned off: the stream never paused" \
 	"$(cat "$MW_TMP/off.out")"
+# Unloading now would free the sockhash and drop what the stream's reader has not read.
+out=$("$MESHWARP" unload 2>&1)
+mw_expect_eq "unload with a connection on the shortcut: refused (exit 1)" 1 $?
+mw_expect_match "  and says why, and how" \
+	'[0-9]+ socket\(s\) on the local shortcut: unloading drops the bytes queued for them .* or unload --force' \
+	"$out"
+mw_expect_eq "  the data path is still there" true "$(st | jq -r '.workloads[] | select(.current) | .shortcut')"
 out=$(MESHWARP_SHORTCUT=0 ip netns exec "$(mw_ns pod)" "$MESHWARP" init 2>&1)
 mw_expect_eq "re-init with MESHWARP_SHORTCUT=0 while it runs" "0 false" \
 	"$? $(st | jq -r '.workloads[] | select(.current) | .shortcut')"
