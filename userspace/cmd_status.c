@@ -140,22 +140,6 @@ static json_object *mw_json_counters(const struct mw_counters *c, int dir)
 	return o;
 }
 
-static const char *const mw_sc_stat_names[MW_SC_S_MAX] = {
-	[MW_SC_S_PAIRED] = "paired",
-	[MW_SC_S_UNPAIRED] = "unpaired",
-	[MW_SC_S_OFF_BUDGET] = "left_budget",
-	[MW_SC_S_OFF_PEER] = "left_peer_gone",
-	[MW_SC_S_OFF_CONFIG] = "left_turned_off",
-	[MW_SC_S_INSERT_ERR] = "insert_errors",
-	[MW_SC_S_TABLE_FULL] = "table_full",
-	[MW_SC_S_MSGS] = "messages",
-	[MW_SC_S_BYTES] = "bytes",
-	[MW_SC_S_NO_PEER] = "no_peer",
-	[MW_SC_S_MISMATCH] = "seq_mismatch",
-	[MW_SC_S_HOLDS] = "holds",
-	[MW_SC_S_HELD] = "held",
-	[MW_SC_S_NOT_LOCAL] = "not_local",
-};
 
 /* The shortcut's host-wide settings; all zero when this pin directory has none. */
 static struct mw_sc_conf mw_sc_conf_read(struct mw_dp *dp)
@@ -264,10 +248,10 @@ static json_object *mw_json_shortcut(struct mw_dp *dp)
 		__u64 v = 0;
 		__u32 idx = (__u32)k;
 
-		if (!mw_sc_stat_names[k])
+		if (!mw_sc_event_name((unsigned int)k))
 			continue;
 		mw_percpu_sum(dp->scst_fd, &idx, &v, sizeof(v));
-		json_object_object_add(ev, mw_sc_stat_names[k], json_object_new_int64((int64_t)v));
+		json_object_object_add(ev, mw_sc_event_name((unsigned int)k), json_object_new_int64((int64_t)v));
 	}
 	json_object_object_add(o, "events", ev);
 	return o;

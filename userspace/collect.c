@@ -54,6 +54,13 @@ int mw_collect(struct mw_dp *dp, const struct mw_names *names, struct mw_metric_
 		if (mw_percpu_sum(dp->stats_fd, &i, &v, sizeof(v)) == 0)
 			set->stats[i] = v;
 	}
+	set->has_sc = dp->scst_fd >= 0;
+	for (i = 0; i < MW_SC_S_MAX && set->has_sc; i++) {
+		__u64 v = 0;
+
+		if (mw_percpu_sum(dp->scst_fd, &i, &v, sizeof(v)) == 0)
+			set->sc_events[i] = v;
+	}
 	return 0;
 fail:
 	mw_metric_set_free(set);

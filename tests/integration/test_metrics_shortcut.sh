@@ -99,6 +99,11 @@ val() { MW_K="$1{$lab}" awk '$1 == ENVIRON["MW_K"] { print $2; f = 1 } END { if 
 mw_expect_eq "metrics: opened, closed, sent, received: each byte once" \
 	"$K $K $((K * A)) $((K * B))" \
 	"$(val meshwarp_tcp_connections_opened_total) $(val meshwarp_tcp_connections_closed_total) $(val meshwarp_tcp_sent_bytes_total) $(val meshwarp_tcp_received_bytes_total)"
+# The shortcut's own counters: what status says (nothing moves between the two reads).
+scm() { MW_K="$1" awk '$1 == ENVIRON["MW_K"] { print $2; f = 1 } END { if (!f) print "absent" }' <<<"$M"; }
+mw_expect_eq "metrics: the shortcut's paired, not_local and bytes, as status says" \
+	"$(ev paired) $(ev not_local) $(ev bytes)" \
+	"$(scm 'meshwarp_shortcut_events_total{event="paired"}') $(scm 'meshwarp_shortcut_events_total{event="not_local"}') $(scm meshwarp_shortcut_bytes_total)"
 
 # --- a live connection: meshwarp conns ------------------------------------------------------
 b0=$(ev bytes)

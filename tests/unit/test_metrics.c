@@ -902,6 +902,57 @@ static void test_statsd_deltas(void **state)
 	mw_metric_set_free(&cur);
 }
 
+/* The shortcut's counters: only with has_sc; events labelled, the two volumes apart; statsd
+ * sends what moved, and everything again after the counters went back. */
+static void test_shortcut_counters(void **state)
+{
+	struct mw_metric_set prev = {}, cur = {};
+	struct capture cap = {};
+	char *text, *all, line[256];
+
+	(void)state;
+	cur.sc_events[MW_SC_S_PAIRED] = 7;
+	cur.sc_events[MW_SC_S_HELD] = 3;
+	cur.sc_events[MW_SC_S_BYTES] = 4096;
+	text = render_prom(&cur);
+	assert_null(strstr(text, "meshwarp_shortcut"));
+	free(text);
+
+	cur.has_sc = 1;
+	text = render_prom(&cur);
+	assert_string_equal(find_line(text, "meshwarp_shortcut_events_total{event=\"paired\"}", line,
+				      sizeof(line)), "meshwarp_shortcut_events_total{event=\"paired\"} 7");
+	assert_string_equal(find_line(text, "meshwarp_shortcut_events_total{event=\"held\"}", line,
+				      sizeof(line)), "meshwarp_shortcut_events_total{event=\"held\"} 3");
+	assert_string_equal(find_line(text, "meshwarp_shortcut_events_total{event=\"not_local\"}",
+				      line, sizeof(line)),
+			    "meshwarp_shortcut_events_total{event=\"not_local\"} 0");
+	assert_null(strstr(text, "event=\"bytes\""));
+	assert_null(strstr(text, "event=\"messages\""));
+	assert_string_equal(find_line(text, "meshwarp_shortcut_bytes_total ", line, sizeof(line)),
+			    "meshwarp_shortcut_bytes_total 4096");
+	assert_string_equal(mw_sc_event_name(MW_SC_S_HOLDS), "holds");
+	assert_null(mw_sc_event_name(MW_SC_S_MAX));
+	free(text);
+
+	prev = cur;
+	cur.sc_events[MW_SC_S_PAIRED] = 9;
+	assert_int_equal(mw_render_statsd(&cur, &prev, BIG_MTU, capture_emit, &cap), 0);
+	all = capture_join(&cap);
+	assert_lines_equal(all, "meshwarp.shortcut_events:2|c|#event:paired");
+	free(all);
+	capture_free(&cap);
+
+	cur.sc_events[MW_SC_S_HELD] = 1;	/* went back: from zero */
+	assert_int_equal(mw_render_statsd(&cur, &prev, BIG_MTU, capture_emit, &cap), 0);
+	all = capture_join(&cap);
+	assert_lines_equal(all, "meshwarp.shortcut_events:9|c|#event:paired\n"
+				"meshwarp.shortcut_bytes:4096|c\n"
+				"meshwarp.shortcut_events:1|c|#event:held");
+	free(all);
+	capture_free(&cap);
+}
+
 /* 20 rows: 40 lines of about 100 bytes. */
 static void packing_set(struct mw_metric_set *s)
 {
@@ -1219,6 +1270,7 @@ int main(void)
 		cmocka_unit_test(test_prometheus_escaping_and_empty),
 		cmocka_unit_test(test_prometheus_write_error),
 		cmocka_unit_test(test_statsd_deltas),
+		cmocka_unit_test(test_shortcut_counters),
 		cmocka_unit_test(test_statsd_packing),
 		cmocka_unit_test(test_statsd_tag_sanitized),
 		cmocka_unit_test(test_conn_json_v4),

@@ -668,6 +668,34 @@ static const struct datapath_error datapath_errors[] = {
 	{ "events_lost", MW_S_EVENTS_LOST },
 };
 
+static const char *const sc_event_names[MW_SC_S_MAX] = {
+	[MW_SC_S_PAIRED] = "paired",
+	[MW_SC_S_UNPAIRED] = "unpaired",
+	[MW_SC_S_OFF_BUDGET] = "left_budget",
+	[MW_SC_S_OFF_PEER] = "left_peer_gone",
+	[MW_SC_S_OFF_CONFIG] = "left_turned_off",
+	[MW_SC_S_INSERT_ERR] = "insert_errors",
+	[MW_SC_S_TABLE_FULL] = "table_full",
+	[MW_SC_S_MSGS] = "messages",
+	[MW_SC_S_BYTES] = "bytes",
+	[MW_SC_S_NO_PEER] = "no_peer",
+	[MW_SC_S_MISMATCH] = "seq_mismatch",
+	[MW_SC_S_HOLDS] = "holds",
+	[MW_SC_S_HELD] = "held",
+	[MW_SC_S_NOT_LOCAL] = "not_local",
+};
+
+const char *mw_sc_event_name(unsigned int idx)
+{
+	return idx < MW_SC_S_MAX ? sc_event_names[idx] : NULL;
+}
+
+/* The events among them: every named counter but the two volumes. */
+static int sc_is_event(unsigned int idx)
+{
+	return sc_event_names[idx] && idx != MW_SC_S_MSGS && idx != MW_SC_S_BYTES;
+}
+
 struct connect_failure {
 	const char *reason;
 	int end;	/* MW_END_* */
@@ -863,6 +891,21 @@ int mw_render_prometheus(const struct mw_metric_set *s, FILE *out)
 		fprintf(out, "meshwarp_datapath_errors_total{kind=\"%s\"} %" PRIu64 "\n",
 			datapath_errors[k].kind, s->stats[datapath_errors[k].stat]);
 
+	if (s->has_sc) {
+		prom_header(out, "meshwarp_shortcut_events_total", "counter",
+			    "What the local shortcut did, host-wide: connections paired, left, kept off it and why (docs/shortcut.md).");
+		for (k = 0; k < MW_SC_S_MAX; k++)
+			if (sc_is_event((unsigned int)k))
+				fprintf(out, "meshwarp_shortcut_events_total{event=\"%s\"} %" PRIu64 "\n",
+					sc_event_names[k], s->sc_events[k]);
+		prom_header(out, "meshwarp_shortcut_messages_total", "counter",
+			    "Messages the local shortcut handed from one socket to its peer, host-wide.");
+		fprintf(out, "meshwarp_shortcut_messages_total %" PRIu64 "\n", s->sc_events[MW_SC_S_MSGS]);
+		prom_header(out, "meshwarp_shortcut_bytes_total", "counter",
+			    "Bytes the local shortcut handed from one socket to its peer, host-wide.");
+		fprintf(out, "meshwarp_shortcut_bytes_total %" PRIu64 "\n", s->sc_events[MW_SC_S_BYTES]);
+	}
+
 	/* A stream error sticks: one check after everything was written. */
 	errno = 0;
 	if (fflush(out) || ferror(out))
@@ -1027,7 +1070,7 @@ static void statsd_decisions(struct packer *p, const struct mw_decision_row *r,
 int mw_render_statsd(const struct mw_metric_set *s, const struct mw_metric_set *prev,
 		     size_t mtu, int (*emit)(void *ctx, const char *buf, size_t len), void *ctx)
 {
-	static const uint64_t zero_stats[MW_S_MAX];
+	static const uint64_t zero_stats[MW_S_MAX], zero_sc[MW_SC_S_MAX];
 	struct packer p = {};
 	const uint64_t *b = zero_stats;
 	size_t i;
@@ -1058,6 +1101,28 @@ int mw_render_statsd(const struct mw_metric_set *s, const struct mw_metric_set *
 		if (s->stats[st] - b[st])
 			pack_line(&p, "meshwarp.datapath_errors:%" PRIu64 "|c|#kind:%s",
 				  s->stats[st] - b[st], datapath_errors[i].kind);
+	}
+	if (s->has_sc) {
+		/* The same as the stats: a counter that went back (a reload) counts from zero. */
+		const uint64_t *sb = zero_sc;
+
+		if (prev && prev->has_sc) {
+			sb = prev->sc_events;
+			for (st = 0; st < MW_SC_S_MAX; st++)
+				if (s->sc_events[st] < prev->sc_events[st])
+					sb = zero_sc;
+		}
+		for (st = 0; st < MW_SC_S_MAX; st++) {
+			uint64_t dv = s->sc_events[st] - sb[st];
+
+			if (!dv || !sc_event_names[st])
+				continue;
+			if (sc_is_event((unsigned int)st))
+				pack_line(&p, "meshwarp.shortcut_events:%" PRIu64 "|c|#event:%s", dv,
+					  sc_event_names[st]);
+			else
+				pack_line(&p, "meshwarp.shortcut_%s:%" PRIu64 "|c", sc_event_names[st], dv);
+		}
 	}
 	pack_flush(&p);
 	free(p.buf);

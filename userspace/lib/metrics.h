@@ -74,6 +74,8 @@ struct mw_metric_set {
 	} *decisions;
 	size_t n_decisions;
 	uint64_t stats[MW_S_MAX];	/* mw_stats_v1 */
+	int has_sc;			/* the data path has the local shortcut: sc_events valid */
+	uint64_t sc_events[MW_SC_S_MAX];	/* mw_scst_v1 */
 	uint32_t route_generation;	/* reserved for routing tables: 0 */
 };
 
@@ -104,6 +106,9 @@ void mw_metric_set_free(struct mw_metric_set *s);
  *   meshwarp_decisions_total{source_workload,direction="egress|ingress",
  *                            action="redirect|bypass|reject",reason=...}
  *   meshwarp_datapath_errors_total{kind=...}                  (from stats)
+ *   meshwarp_shortcut_events_total{event=...}                 (has_sc: sc_events, every
+ *                                  index mw_sc_event_name names but messages and bytes)
+ *   meshwarp_shortcut_messages_total, meshwarp_shortcut_bytes_total   (has_sc)
  * Label values escaped as the format requires (backslash, quote, newline).
  * Histogram buckets: le = 2^i microseconds in seconds for i < MW_HIST_BUCKETS-1, then +Inf;
  * le and _sum are exact decimals of whole microseconds ("0.000001", "1073.741824").
@@ -113,6 +118,10 @@ void mw_metric_set_free(struct mw_metric_set *s);
  * Returns 0 or a negative errno (write error, the stream is flushed).
  */
 int mw_render_prometheus(const struct mw_metric_set *s, FILE *out);
+
+/* The name of a shortcut event counter (MW_SC_S_*), as status and the metrics call it;
+ * NULL for an index without one. */
+const char *mw_sc_event_name(unsigned int idx);
 
 /* The routing table in force, for the agent's /metrics. */
 struct mw_wl_gen {
