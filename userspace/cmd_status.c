@@ -22,32 +22,6 @@
 #include "metrics.h"
 #include "table.h"
 
-static const char *const mw_reason_names[MW_R_MAX] = {
-	[MW_R_REDIRECT] = "redirect",
-	[MW_R_LOCAL] = "local",
-	[MW_R_UID] = "uid",
-	[MW_R_GID] = "gid",
-	[MW_R_PORT] = "port",
-	[MW_R_ADDR] = "addr",
-	[MW_R_NO_V6] = "no_ipv6",
-	[MW_R_DISABLED] = "disabled",
-	[MW_R_RULE] = "rule",
-	[MW_R_NO_LISTENER] = "no_listener_open",
-	[MW_R_REFUSED] = "no_listener_refused",
-	[MW_R_REJECT] = "reject",
-	[MW_R_FORWARD] = "forward",
-};
-
-/* Which reasons each direction can count, in the order shown. */
-static const int mw_egress_reasons[] = {
-	MW_R_REDIRECT, MW_R_LOCAL, MW_R_UID, MW_R_GID, MW_R_PORT, MW_R_ADDR, MW_R_NO_V6,
-	MW_R_DISABLED, MW_R_RULE, MW_R_REJECT, MW_R_FORWARD, -1,
-};
-static const int mw_ingress_reasons[] = {
-	MW_R_REDIRECT, MW_R_LOCAL, MW_R_PORT, MW_R_NO_V6, MW_R_DISABLED, MW_R_NO_LISTENER,
-	MW_R_REFUSED, -1,
-};
-
 static const char *const mw_stat_names[MW_S_MAX] = {
 	[MW_S_ORIGDST_HIT] = "origdst_answered",
 	[MW_S_ORIGDST_MISS] = "origdst_unknown",
@@ -131,11 +105,11 @@ static json_object *mw_json_cidrs(struct mw_dp *dp, uint64_t netns, uint32_t gen
 
 static json_object *mw_json_counters(const struct mw_counters *c, int dir)
 {
-	const int *r = dir == MW_DIR_EGRESS ? mw_egress_reasons : mw_ingress_reasons;
+	const int *r = mw_dir_reasons(dir);
 	json_object *o = json_object_new_object();
 
 	for (; *r >= 0; r++)
-		json_object_object_add(o, mw_reason_names[*r],
+		json_object_object_add(o, mw_reason_name(*r),
 				       json_object_new_int64((int64_t)c->n[dir][*r]));
 	return o;
 }

@@ -636,6 +636,18 @@ static const int *const dir_reasons[MW_DIR_MAX] = {
 	[MW_DIR_INGRESS] = ingress_reasons,
 };
 
+const char *mw_reason_name(int reason)
+{
+	return reason >= 0 && reason < MW_R_MAX ? reason_names[reason] : NULL;
+}
+
+const int *mw_dir_reasons(unsigned int dir)
+{
+	static const int none[] = { -1 };
+
+	return dir < MW_DIR_MAX ? dir_reasons[dir] : none;
+}
+
 /* The action label of a reason. No reason rejects yet (MW_ACT_REJECT is reserved
  * for routing tables); a rejecting reason would return "reject" here. */
 /* The action a reason stands for: a refusal for want of a listener is a reject. */

@@ -119,6 +119,12 @@ void mw_metric_set_free(struct mw_metric_set *s);
  */
 int mw_render_prometheus(const struct mw_metric_set *s, FILE *out);
 
+/* A decision reason's name (MW_R_*), as status and the metrics say it; NULL if unknown. */
+const char *mw_reason_name(int reason);
+/* The reasons a direction (MW_DIR_*) can count, in the order status shows them, ending
+ * with -1. */
+const int *mw_dir_reasons(unsigned int dir);
+
 /* The name of a shortcut event counter (MW_SC_S_*), as status and the metrics call it;
  * NULL for an index without one. */
 const char *mw_sc_event_name(unsigned int idx);
