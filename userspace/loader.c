@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -341,6 +342,40 @@ static int mw_open_pinned_map(const struct mw_dp *dp, const char *name)
 	return fd < 0 ? -errno : fd;
 }
 
+/*
+ * The pinned maps besides the table store's (mw_map_names) and the meta, each with its fd in
+ * struct mw_dp. Optional: absent in a pin directory of a meshwarp without it, which then
+ * simply goes without (no shortcut; tracking on, no hop joins); the fd is -1.
+ */
+static const struct {
+	const char *name;
+	size_t off;
+	int optional;
+} mw_dp_maps[] = {
+	{ "mw_stats_v1", offsetof(struct mw_dp, stats_fd), 0 },
+	{ "mw_orig_v1", offsetof(struct mw_dp, orig_fd), 0 },
+	{ "mw_lsn_v1", offsetof(struct mw_dp, lsn_fd), 0 },
+	{ "mw_lsk_v1", offsetof(struct mw_dp, lsk_fd), 0 },
+	{ "mw_conn_v1", offsetof(struct mw_dp, conn_fd), 0 },
+	{ "mw_agg_v1", offsetof(struct mw_dp, agg_fd), 0 },
+	{ "mw_events_v1", offsetof(struct mw_dp, events_fd), 0 },
+	{ "mw_name_v1", offsetof(struct mw_dp, name_fd), 0 },
+	{ "mw_env_v1", offsetof(struct mw_dp, env_fd), 0 },
+	{ "mw_sch_v1", offsetof(struct mw_dp, sch_fd), 1 },
+	{ "mw_scc_v1", offsetof(struct mw_dp, scc_fd), 1 },
+	{ "mw_scst_v1", offsetof(struct mw_dp, scst_fd), 1 },
+	{ "mw_set_v1", offsetof(struct mw_dp, set_fd), 1 },
+	{ "mw_hop_v1", offsetof(struct mw_dp, hop_fd), 1 },
+	{ "mw_scd_v1", offsetof(struct mw_dp, scd_fd), 1 },
+};
+
+#define MW_DP_MAPS_N	((int)(sizeof(mw_dp_maps) / sizeof(mw_dp_maps[0])))
+
+static int *mw_dp_map_fd(struct mw_dp *dp, int i)
+{
+	return (int *)((char *)dp + mw_dp_maps[i].off);
+}
+
 static int mw_open_maps(struct mw_dp *dp)
 {
 	int i, fd;
@@ -364,51 +399,12 @@ static int mw_open_maps(struct mw_dp *dp)
 		}
 		dp->map_fd[i] = fd;
 	}
-	fd = mw_open_pinned_map(dp, "mw_stats_v1");
-	if (fd < 0)
-		return fd;
-	dp->stats_fd = fd;
-	fd = mw_open_pinned_map(dp, "mw_orig_v1");
-	if (fd < 0)
-		return fd;
-	dp->orig_fd = fd;
-	fd = mw_open_pinned_map(dp, "mw_lsn_v1");
-	if (fd < 0)
-		return fd;
-	dp->lsn_fd = fd;
-	fd = mw_open_pinned_map(dp, "mw_lsk_v1");
-	if (fd < 0)
-		return fd;
-	dp->lsk_fd = fd;
-	fd = mw_open_pinned_map(dp, "mw_conn_v1");
-	if (fd < 0)
-		return fd;
-	dp->conn_fd = fd;
-	fd = mw_open_pinned_map(dp, "mw_agg_v1");
-	if (fd < 0)
-		return fd;
-	dp->agg_fd = fd;
-	fd = mw_open_pinned_map(dp, "mw_events_v1");
-	if (fd < 0)
-		return fd;
-	dp->events_fd = fd;
-	fd = mw_open_pinned_map(dp, "mw_name_v1");
-	if (fd < 0)
-		return fd;
-	dp->name_fd = fd;
-	fd = mw_open_pinned_map(dp, "mw_env_v1");
-	if (fd < 0)
-		return fd;
-	dp->env_fd = fd;
-	/* The shortcut's maps: absent in a pin directory of a meshwarp without it, which
-	 * then simply has no shortcut. */
-	dp->sch_fd = mw_open_pinned_map(dp, "mw_sch_v1");
-	dp->scc_fd = mw_open_pinned_map(dp, "mw_scc_v1");
-	dp->scst_fd = mw_open_pinned_map(dp, "mw_scst_v1");
-	/* Likewise the switches (a pin directory of a meshwarp without them: tracking on). */
-	dp->set_fd = mw_open_pinned_map(dp, "mw_set_v1");
-	dp->hop_fd = mw_open_pinned_map(dp, "mw_hop_v1");
-	dp->scd_fd = mw_open_pinned_map(dp, "mw_scd_v1");
+	for (i = 0; i < MW_DP_MAPS_N; i++) {
+		fd = mw_open_pinned_map(dp, mw_dp_maps[i].name);
+		if (fd < 0 && !mw_dp_maps[i].optional)
+			return fd;
+		*mw_dp_map_fd(dp, i) = fd < 0 ? -1 : fd;
+	}
 	return mw_meta_read(dp);
 }
 
@@ -563,10 +559,9 @@ static void mw_dp_init(struct mw_dp *dp)
 	int i;
 
 	memset(dp, 0, sizeof(*dp));
-	dp->lock_fd = dp->meta_fd = dp->stats_fd = dp->orig_fd = -1;
-	dp->lsn_fd = dp->lsk_fd = dp->conn_fd = dp->agg_fd = dp->events_fd = dp->name_fd = -1;
-	dp->env_fd = -1;
-	dp->sch_fd = dp->scc_fd = dp->scst_fd = dp->set_fd = dp->hop_fd = dp->scd_fd = -1;
+	dp->lock_fd = dp->meta_fd = -1;
+	for (i = 0; i < MW_DP_MAPS_N; i++)
+		*mw_dp_map_fd(dp, i) = -1;
 	for (i = 0; i < MW_MAP_NR; i++)
 		dp->map_fd[i] = -1;
 }
@@ -897,36 +892,9 @@ void mw_dp_close(struct mw_dp *dp)
 			close(dp->map_fd[i]);
 	if (dp->meta_fd >= 0)
 		close(dp->meta_fd);
-	if (dp->stats_fd >= 0)
-		close(dp->stats_fd);
-	if (dp->orig_fd >= 0)
-		close(dp->orig_fd);
-	if (dp->lsn_fd >= 0)
-		close(dp->lsn_fd);
-	if (dp->lsk_fd >= 0)
-		close(dp->lsk_fd);
-	if (dp->conn_fd >= 0)
-		close(dp->conn_fd);
-	if (dp->agg_fd >= 0)
-		close(dp->agg_fd);
-	if (dp->events_fd >= 0)
-		close(dp->events_fd);
-	if (dp->name_fd >= 0)
-		close(dp->name_fd);
-	if (dp->env_fd >= 0)
-		close(dp->env_fd);
-	if (dp->sch_fd >= 0)
-		close(dp->sch_fd);
-	if (dp->scc_fd >= 0)
-		close(dp->scc_fd);
-	if (dp->scst_fd >= 0)
-		close(dp->scst_fd);
-	if (dp->set_fd >= 0)
-		close(dp->set_fd);
-	if (dp->hop_fd >= 0)
-		close(dp->hop_fd);
-	if (dp->scd_fd >= 0)
-		close(dp->scd_fd);
+	for (i = 0; i < MW_DP_MAPS_N; i++)
+		if (*mw_dp_map_fd(dp, i) >= 0)
+			close(*mw_dp_map_fd(dp, i));
 	if (dp->lock_fd >= 0)
 		close(dp->lock_fd);	/* releases the lock */
 	mw_dp_init(dp);
