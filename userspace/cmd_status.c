@@ -441,7 +441,7 @@ static void mw_print_text(json_object *root)
 		{
 			json_object *held = json_object_object_get(sc, "on_hold");
 
-			printf("  destinations on hold (streams stay off the shortcut for %s s): %zu\n",
+			printf("  destinations on hold (kept off the shortcut for %s s after a stream or a run of short connections): %zu\n",
 			       mw_or_dash(sc, "hold_seconds"), json_object_array_length(held));
 			for (k = 0; k < json_object_array_length(held); k++) {
 				json_object *h = json_object_array_get_idx(held, k);
