@@ -132,6 +132,14 @@ static const char *const mw_sc_hold_why[] = {
 	[MW_SC_H_SHORT] = "short",
 };
 
+/* Seconds a destination stays on hold, as the BPF side reads mw_sc_conf; 0: holds are off. */
+static uint32_t mw_sc_hold_seconds(const struct mw_sc_conf *c)
+{
+	if (c->flags & MW_SC_C_NO_HOLD)
+		return 0;
+	return c->hold_s ? c->hold_s : MW_SC_HOLD_DEFAULT_S;
+}
+
 /* The destinations on hold now (mw_scd_v1): whose, where, for how much longer, why. */
 static json_object *mw_json_sc_holds(struct mw_dp *dp)
 {
@@ -139,12 +147,12 @@ static json_object *mw_json_sc_holds(struct mw_dp *dp)
 	struct mw_sc_dst k, next;
 	struct mw_sc_hold h;
 	struct mw_sc_conf c = mw_sc_conf_read(dp);
-	uint64_t hold = (uint64_t)(c.hold_s ? c.hold_s : MW_SC_HOLD_DEFAULT_S) * 1000000000ull;
+	uint64_t hold = (uint64_t)mw_sc_hold_seconds(&c) * 1000000000ull;
 	struct timespec ts;
 	uint64_t now;
 	int first = 1;
 
-	if (dp->scd_fd < 0 || (c.flags & MW_SC_C_NO_HOLD) || clock_gettime(CLOCK_MONOTONIC, &ts))
+	if (dp->scd_fd < 0 || !hold || clock_gettime(CLOCK_MONOTONIC, &ts))
 		return arr;
 	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	while (bpf_map_get_next_key(dp->scd_fd, first ? NULL : &k, &next) == 0) {
@@ -199,8 +207,7 @@ static json_object *mw_json_shortcut(struct mw_dp *dp)
 	json_object_object_add(o, "sk_msg_prog_id", json_object_new_int64(mw_dp_sc_prog_id(dp)));
 	json_object_object_add(o, "sk_skb_prog_id", json_object_new_int64(mw_dp_sc_skb_prog_id(dp)));
 	json_object_object_add(o, "budget_bytes", json_object_new_int64(c.budget));
-	json_object_object_add(o, "hold_seconds", json_object_new_int64(
-		(c.flags & MW_SC_C_NO_HOLD) ? 0 : c.hold_s ? c.hold_s : MW_SC_HOLD_DEFAULT_S));
+	json_object_object_add(o, "hold_seconds", json_object_new_int64(mw_sc_hold_seconds(&c)));
 	json_object_object_add(o, "on_hold", mw_json_sc_holds(dp));
 	json_object_object_add(o, "others_on_host", json_object_new_boolean(c.flags & MW_SC_C_FOREIGN));
 	arr = json_object_new_array();
